@@ -1,0 +1,47 @@
+"""The application factory: mounts each domain's router under /v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.engine import Engine
+
+from neocloud import __version__
+from neocloud.api import health, metrics, problems
+from neocloud.api.idempotency import IdempotencyMiddleware
+from neocloud.auth import service as auth_service
+from neocloud.auth.router import router as auth_router
+from neocloud.config import Settings
+from neocloud.db.engine import make_engine, make_sessionmaker, transaction
+from neocloud.fleet.router import router as fleet_router
+from neocloud.tenants.router import router as tenants_router
+
+DESCRIPTION = """The control plane of a GPU neocloud: fleet inventory, capacity, contracts,
+placement, metering and billing. Authenticate with `Authorization: Bearer <token>`.
+Errors are `application/problem+json`. Lists are paginated with `limit` and `cursor`."""
+
+
+def api_router() -> APIRouter:
+    v1 = APIRouter(prefix="/v1")
+    for router in (tenants_router, auth_router, fleet_router):
+        v1.include_router(router)
+    return v1
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    engine = engine or make_engine(settings.db_url)
+    factory = make_sessionmaker(engine)
+    if settings.bootstrap_token:
+        with transaction(factory) as session:
+            auth_service.bootstrap_admin(session, settings.bootstrap_token)
+
+    app = FastAPI(title="neocloud", version=__version__, description=DESCRIPTION)
+    app.state.engine = engine
+    app.state.sessionmaker = factory
+    app.state.settings = settings
+    problems.install(app)
+    metrics.install(app)
+    app.add_middleware(IdempotencyMiddleware)
+    app.include_router(health.router)
+    app.include_router(api_router())
+    return app

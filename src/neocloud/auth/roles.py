@@ -1,0 +1,57 @@
+"""Roles and what each may do.
+
+Operator roles see the whole operator; tenant roles are bound to one tenant and see only
+its objects. Every endpoint names one permission (see `neocloud.api.deps.require`); the
+tenant-isolation test matrix reads these tables, so a new endpoint joins it by itself.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    OPS = "ops"
+    SALES = "sales"
+    FINANCE = "finance"
+    TENANT_ADMIN = "tenant-admin"
+    TENANT_VIEWER = "tenant-viewer"
+
+    @property
+    def is_tenant_role(self) -> bool:
+        return self in TENANT_ROLES
+
+
+TENANT_ROLES = frozenset({Role.TENANT_ADMIN, Role.TENANT_VIEWER})
+
+
+class Permission(enum.StrEnum):
+    CATALOG_READ = "catalog:read"
+    CATALOG_WRITE = "catalog:write"
+    FLEET_READ = "fleet:read"
+    FLEET_WRITE = "fleet:write"
+    TENANTS_READ = "tenants:read"
+    TENANTS_WRITE = "tenants:write"
+    TOKENS_READ = "tokens:read"
+    TOKENS_WRITE = "tokens:write"
+    AUDIT_READ = "audit:read"
+
+
+P = Permission
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.OPS: frozenset(
+        {P.CATALOG_READ, P.CATALOG_WRITE, P.FLEET_READ, P.FLEET_WRITE, P.TENANTS_READ}
+    ),
+    Role.SALES: frozenset({P.CATALOG_READ, P.FLEET_READ, P.TENANTS_READ, P.TENANTS_WRITE}),
+    Role.FINANCE: frozenset({P.CATALOG_READ, P.FLEET_READ, P.TENANTS_READ}),
+    # Tenant roles act only inside their own tenant (enforced by the services' scoping).
+    Role.TENANT_ADMIN: frozenset({P.CATALOG_READ, P.TENANTS_READ, P.TOKENS_READ, P.TOKENS_WRITE}),
+    Role.TENANT_VIEWER: frozenset({P.CATALOG_READ, P.TENANTS_READ, P.TOKENS_READ}),
+}
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]

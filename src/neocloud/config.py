@@ -1,0 +1,22 @@
+"""Server settings, from arguments or the environment (NEOCLOUD_*)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from neocloud.db.engine import sqlite_url
+
+DEFAULT_DATA_DIR = Path(os.environ.get("NEOCLOUD_DATA_DIR", ".neocloud"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str
+    bootstrap_token: str | None = None
+
+    @classmethod
+    def from_env(cls, db_url: str | None = None, data_dir: Path | None = None) -> Settings:
+        url = db_url or os.environ.get("NEOCLOUD_DB_URL") or sqlite_url(data_dir or DEFAULT_DATA_DIR)
+        return cls(db_url=url, bootstrap_token=os.environ.get("NEOCLOUD_BOOTSTRAP_TOKEN") or None)

@@ -1,0 +1,1 @@
+"""Plain building blocks shared by every domain: errors, time, units."""

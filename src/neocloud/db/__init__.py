@@ -1,0 +1,1 @@
+"""Database layer: one declarative base, engines for SQLite and PostgreSQL, migrations."""
