@@ -55,13 +55,21 @@ class FleetCollector:
         yield from (gpus, nodes, power)
 
 
+def route_template(scope: dict[str, object]) -> str:
+    """The matched route as a template (/v1/nodes/{node}), keeping label cardinality low."""
+    if scope.get("route") is None:
+        return "unmatched"
+    params = {str(v): k for k, v in dict(scope.get("path_params") or {}).items()}  # type: ignore[call-overload]
+    path = str(scope.get("path", ""))
+    return "/".join(f"{{{params[seg]}}}" if seg in params else seg for seg in path.split("/"))
+
+
 def install(app: FastAPI) -> None:
     @app.middleware("http")
     async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
+        template = route_template(request.scope)
         REQUESTS.labels(request.method, template, str(response.status_code)).inc()
         LATENCY.labels(request.method, template).observe(time.perf_counter() - start)
         return response

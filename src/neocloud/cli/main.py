@@ -1,0 +1,42 @@
+"""The `neocloud` command: a client of the REST API, plus the server-side commands."""
+
+from __future__ import annotations
+
+import typer
+
+from neocloud.cli.common import ClientSettings
+from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, nodes_app, sites_app
+from neocloud.cli.server import db_app, demo, serve
+from neocloud.cli.tenants import audit_app, tenants_app, tokens_app
+
+app = typer.Typer(
+    name="neocloud",
+    help="Control plane of a GPU neocloud. Client commands use --url/--token, NEOCLOUD_URL/NEOCLOUD_TOKEN or ~/.config/neocloud/config.toml.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: str | None = typer.Option(None, "--url", envvar="NEOCLOUD_URL", help="API base URL"),
+    token: str | None = typer.Option(None, "--token", envvar="NEOCLOUD_TOKEN", help="bearer token"),
+) -> None:
+    ctx.obj = ClientSettings(url=url, token=token)
+
+
+app.command()(serve)
+app.command()(demo)
+app.add_typer(db_app, name="db")
+app.add_typer(fleet_app, name="fleet")
+app.add_typer(sites_app, name="sites")
+app.add_typer(nodes_app, name="nodes")
+app.add_typer(accelerators_app, name="accelerators")
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
+
+if __name__ == "__main__":
+    app()
