@@ -134,7 +134,9 @@ MakeToken = Callable[..., str]
 def token_maker(factory: sessionmaker[Session]) -> MakeToken:
     def make(role: Role | str, tenant: str | None = None) -> str:
         with transaction(factory) as s:
-            _, secret = auth_service.create_token(s, actor=SYSTEM, name=f"test-{role}", role=Role(role), tenant=tenant)
+            _, secret = auth_service.create_token(
+                s, actor=SYSTEM, name=f"test-{role}", role=Role(role), tenant=tenant
+            )
         return secret
 
     return make
@@ -143,6 +145,8 @@ def token_maker(factory: sessionmaker[Session]) -> MakeToken:
 def tenant_maker(factory: sessionmaker[Session]) -> Callable[..., None]:
     def make(name: str, kind: TenantKind = TenantKind.CUSTOMER) -> None:
         with transaction(factory) as s:
-            tenant_service.create_tenant(s, actor=SYSTEM, name=name, display_name=name.title(), kind=kind)
+            tenant_service.create_tenant(
+                s, actor=SYSTEM, name=name, display_name=name.title(), kind=kind
+            )
 
     return make

@@ -18,5 +18,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, db_url: str | None = None, data_dir: Path | None = None) -> Settings:
-        url = db_url or os.environ.get("NEOCLOUD_DB_URL") or sqlite_url(data_dir or DEFAULT_DATA_DIR)
+        url = (
+            db_url or os.environ.get("NEOCLOUD_DB_URL") or sqlite_url(data_dir or DEFAULT_DATA_DIR)
+        )
         return cls(db_url=url, bootstrap_token=os.environ.get("NEOCLOUD_BOOTSTRAP_TOKEN") or None)

@@ -24,7 +24,11 @@ def test_upgrade_check_downgrade(db_url: str) -> None:
     migrate.upgrade(db_url)
     assert migrate.is_up_to_date(engine)
     with engine.connect() as conn:
-        builtin = conn.execute(sa.text("SELECT name FROM accelerators WHERE builtin ORDER BY name")).scalars().all()
+        builtin = (
+            conn.execute(sa.text("SELECT name FROM accelerators WHERE builtin ORDER BY name"))
+            .scalars()
+            .all()
+        )
     assert builtin == ["B200", "GB200", "GB300", "H100", "H200"]
     engine.dispose()
 
@@ -41,7 +45,15 @@ def test_constraints_follow_the_naming_convention(db_url: str) -> None:
 def test_timestamps_come_back_as_utc(factory: sessionmaker[Session]) -> None:
     local = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=-6)))
     with transaction(factory) as s:
-        s.add(Tenant(name="t", display_name="T", kind=TenantKind.CUSTOMER, created_at=local, updated_at=local))
+        s.add(
+            Tenant(
+                name="t",
+                display_name="T",
+                kind=TenantKind.CUSTOMER,
+                created_at=local,
+                updated_at=local,
+            )
+        )
     with factory() as s:
         tenant = s.scalars(sa.select(Tenant)).one()
         assert tenant.created_at == datetime(2026, 1, 1, 18, 0, tzinfo=UTC)

@@ -30,9 +30,16 @@ def test_sites_report_gpus_and_power(client: TestClient) -> None:
 def test_topology_drill_down(client: TestClient) -> None:
     load(client)
     fabrics = client.get("/v1/sites/alpha/fabrics").json()
-    assert [(f["name"], f["blocks"], f["nodes"], f["gpus"]) for f in fabrics] == [("f01", 3, 12, 96), ("f02", 3, 12, 96)]
+    assert [(f["name"], f["blocks"], f["nodes"], f["gpus"]) for f in fabrics] == [
+        ("f01", 3, 12, 96),
+        ("f02", 3, 12, 96),
+    ]
     blocks = client.get("/v1/sites/alpha/fabrics/f01/blocks").json()
-    assert [(b["name"], b["gpus"], b["gpus_available"]) for b in blocks] == [("b1", 32, 32), ("b2", 32, 32), ("b3", 32, 32)]
+    assert [(b["name"], b["gpus"], b["gpus_available"]) for b in blocks] == [
+        ("b1", 32, 32),
+        ("b2", 32, 32),
+        ("b3", 32, 32),
+    ]
     assert client.get("/v1/sites/alpha/fabrics/nope/blocks").status_code == 404
 
 
@@ -47,12 +54,31 @@ def test_cutting_a_sites_power_below_its_load_is_refused_with_figures(client: Te
 
 
 def test_site_lifecycle_moves_forward(client: TestClient) -> None:
-    r = client.post("/v1/sites", json={"name": "gamma", "location": "Texas", "power_mw": "50", "pue": "1.2", "planned_on": "2027-01-01"})
+    r = client.post(
+        "/v1/sites",
+        json={
+            "name": "gamma",
+            "location": "Texas",
+            "power_mw": "50",
+            "pue": "1.2",
+            "planned_on": "2027-01-01",
+        },
+    )
     assert r.status_code == 201 and r.json()["state"] == "planned"
-    assert client.patch("/v1/sites/gamma", json={"state": "building", "building_on": "2027-02-01"}).json()["state"] == "building"
+    assert (
+        client.patch(
+            "/v1/sites/gamma", json={"state": "building", "building_on": "2027-02-01"}
+        ).json()["state"]
+        == "building"
+    )
     r = client.patch("/v1/sites/gamma", json={"state": "planned"})
     assert r.status_code == 409 and "cannot go from building to planned" in r.json()["detail"]
-    assert client.post("/v1/sites", json={"name": "gamma", "location": "x", "power_mw": "1", "pue": "1.2"}).status_code == 409
+    assert (
+        client.post(
+            "/v1/sites", json={"name": "gamma", "location": "x", "power_mw": "1", "pue": "1.2"}
+        ).status_code
+        == 409
+    )
     assert client.delete("/v1/sites/gamma").status_code == 204
 
 
@@ -68,12 +94,18 @@ def test_node_listing_filters_and_state_changes(client: TestClient) -> None:
     assert [n["name"] for n in page["items"]] == ["beta-r1-x1", "beta-r1-x2"]
     r = client.patch("/v1/nodes/beta-r1-x1", json={"state": "failed", "reason": "GPU 3 XID 79"})
     assert r.status_code == 200 and r.json()["state"] == "failed"
-    assert client.get("/v1/nodes", params={"state": "failed"}).json()["items"][0]["name"] == "beta-r1-x1"
+    assert (
+        client.get("/v1/nodes", params={"state": "failed"}).json()["items"][0]["name"]
+        == "beta-r1-x1"
+    )
     r = client.patch("/v1/nodes/beta-r1-x1", json={"state": "allocated"})
     assert r.status_code == 409 and "cannot go from failed to allocated" in r.json()["detail"]
     assert client.patch("/v1/nodes/nope", json={"state": "failed"}).status_code == 404
     events = client.get("/v1/audit-events", params={"action": "node.state"}).json()["items"]
-    assert events[-1]["before"] == {"state": "available"} and events[-1]["after"]["reason"] == "GPU 3 XID 79"
+    assert (
+        events[-1]["before"] == {"state": "available"}
+        and events[-1]["after"]["reason"] == "GPU 3 XID 79"
+    )
 
 
 def test_deliveries_slip_and_arrive(client: TestClient) -> None:
@@ -81,17 +113,57 @@ def test_deliveries_slip_and_arrive(client: TestClient) -> None:
     assert client.get("/v1/deliveries/d1").json()["gpus"] == 144
     r = client.patch("/v1/deliveries/d1", json={"expected_on": "2027-09-01"})
     assert r.status_code == 200 and r.json()["expected_on"] == "2027-09-01"
-    r = client.post("/v1/deliveries", json={"name": "d2", "site": "alpha", "accelerator": "B200", "nodes": 10, "gpus_per_node": 8, "power_kw_per_node": "14.3", "expected_on": "2027-01-01"})
+    r = client.post(
+        "/v1/deliveries",
+        json={
+            "name": "d2",
+            "site": "alpha",
+            "accelerator": "B200",
+            "nodes": 10,
+            "gpus_per_node": 8,
+            "power_kw_per_node": "14.3",
+            "expected_on": "2027-01-01",
+        },
+    )
     assert r.status_code == 201 and r.json()["state"] == "scheduled"
-    assert client.post("/v1/deliveries", json={"name": "d3", "site": "nowhere", "accelerator": "B200", "nodes": 1, "gpus_per_node": 8, "power_kw_per_node": "14.3", "expected_on": "2027-01-01"}).status_code == 422
-    assert client.patch("/v1/deliveries/d2", json={"state": "delivered"}).json()["state"] == "delivered"
+    assert (
+        client.post(
+            "/v1/deliveries",
+            json={
+                "name": "d3",
+                "site": "nowhere",
+                "accelerator": "B200",
+                "nodes": 1,
+                "gpus_per_node": 8,
+                "power_kw_per_node": "14.3",
+                "expected_on": "2027-01-01",
+            },
+        ).status_code
+        == 422
+    )
+    assert (
+        client.patch("/v1/deliveries/d2", json={"state": "delivered"}).json()["state"]
+        == "delivered"
+    )
     r = client.patch("/v1/deliveries/d2", json={"expected_on": "2027-02-01"})
     assert r.status_code == 409 and "delivered" in r.json()["detail"]
-    assert [d["name"] for d in client.get("/v1/deliveries", params={"state": "scheduled"}).json()["items"]] == ["d1"]
+    assert [
+        d["name"]
+        for d in client.get("/v1/deliveries", params={"state": "scheduled"}).json()["items"]
+    ] == ["d1"]
 
 
 def test_custom_accelerators(client: TestClient) -> None:
-    r = client.post("/v1/accelerators", json={"name": "MI355X", "vendor": "AMD", "memory_gb": "288", "tdp_w": 1400, "bf16_tflops": "2500"})
+    r = client.post(
+        "/v1/accelerators",
+        json={
+            "name": "MI355X",
+            "vendor": "AMD",
+            "memory_gb": "288",
+            "tdp_w": 1400,
+            "bf16_tflops": "2500",
+        },
+    )
     assert r.status_code == 201 and r.json()["builtin"] is False
     assert client.patch("/v1/accelerators/MI355X", json={"tdp_w": 1500}).json()["tdp_w"] == 1500
     assert client.patch("/v1/accelerators/H100", json={"tdp_w": 1}).status_code == 409
@@ -101,20 +173,33 @@ def test_custom_accelerators(client: TestClient) -> None:
 
 
 def test_fleet_apply_errors_over_http(client: TestClient) -> None:
-    r = client.post("/v1/fleet/apply", content=b"sites:\n  - name: a\n    power_mw: 1\n", headers={"Content-Type": "application/yaml"})
+    r = client.post(
+        "/v1/fleet/apply",
+        content=b"sites:\n  - name: a\n    power_mw: 1\n",
+        headers={"Content-Type": "application/yaml"},
+    )
     assert r.status_code == 422
     body = r.json()
     assert "line 2" in body["detail"] and "location" in body["detail"]
     assert body["errors"][0]["line"] == 2
     assert client.get("/v1/sites").json()["items"] == []
-    dry = client.post("/v1/fleet/apply", params={"dry_run": "true"}, content=FLEET, headers={"Content-Type": "application/yaml"}).json()
+    dry = client.post(
+        "/v1/fleet/apply",
+        params={"dry_run": "true"},
+        content=FLEET,
+        headers={"Content-Type": "application/yaml"},
+    ).json()
     assert dry["applied"] is False and dry["counts"]["nodes_created"] == 44
     assert client.get("/v1/sites").json()["items"] == []
 
 
 def test_tokens_and_audit(client: TestClient) -> None:
-    assert client.post("/v1/tenants", json={"name": "acme", "display_name": "Acme"}).status_code == 201
-    r = client.post("/v1/tokens", json={"name": "acme-admin", "role": "tenant-admin", "tenant": "acme"})
+    assert (
+        client.post("/v1/tenants", json={"name": "acme", "display_name": "Acme"}).status_code == 201
+    )
+    r = client.post(
+        "/v1/tokens", json={"name": "acme-admin", "role": "tenant-admin", "tenant": "acme"}
+    )
     assert r.status_code == 201
     secret = r.json()["token"]
     assert secret.startswith("nc_") and r.json()["prefix"] == secret[:10]
@@ -135,7 +220,12 @@ def test_tokens_and_audit(client: TestClient) -> None:
 
 def test_finance_can_read_the_fleet_but_not_change_it(client: TestClient) -> None:
     load(client)
-    finance = TestClient(client.app, headers={"Authorization": f"Bearer {token_maker(client.app.state.sessionmaker)('finance')}"})
+    finance = TestClient(
+        client.app,
+        headers={
+            "Authorization": f"Bearer {token_maker(client.app.state.sessionmaker)('finance')}"
+        },
+    )
     assert finance.get("/v1/sites").status_code == 200
     r = finance.patch("/v1/sites/alpha", json={"pue": "1.3"})
     assert r.status_code == 403 and "finance" in r.json()["detail"]

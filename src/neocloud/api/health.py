@@ -27,5 +27,7 @@ def readyz(request: Request) -> JSONResponse:
         if not is_up_to_date(engine):
             return JSONResponse({"status": "migrations pending"}, status_code=503)
     except sa.exc.SQLAlchemyError as exc:
-        return JSONResponse({"status": "database unavailable", "error": type(exc).__name__}, status_code=503)
+        return JSONResponse(
+            {"status": "database unavailable", "error": type(exc).__name__}, status_code=503
+        )
     return JSONResponse({"status": "ready"})

@@ -28,7 +28,9 @@ MAX_KEY = 255
 
 
 def _problem(status: int, title: str, detail: str) -> tuple[int, bytes]:
-    return status, json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    return status, json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    ).encode()
 
 
 class IdempotencyMiddleware:
@@ -49,9 +51,16 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         factory: sessionmaker[Session] = self.factory or scope["app"].state.sessionmaker
         token_hash = digest(auth[7:].strip())
-        request_hash = hashlib.sha256(b"|".join([scope["path"].encode(), scope.get("query_string", b""), body])).hexdigest()
+        request_hash = hashlib.sha256(
+            b"|".join([scope["path"].encode(), scope.get("query_string", b""), body])
+        ).hexdigest()
         if len(key) > MAX_KEY:
-            await _send(send, *_problem(422, "Invalid input", f"Idempotency-Key is longer than {MAX_KEY} characters"))
+            await _send(
+                send,
+                *_problem(
+                    422, "Invalid input", f"Idempotency-Key is longer than {MAX_KEY} characters"
+                ),
+            )
             return
         claimed = _claim(factory, token_hash, key, scope["path"], request_hash)
         if claimed is not None:
@@ -96,7 +105,9 @@ async def _send(send: Send, status: int, body: bytes, replayed: bool = False) ->
     await send({"type": "http.response.body", "body": body})
 
 
-def _claim(factory: sessionmaker[Session], token_hash: str, key: str, path: str, request_hash: str) -> tuple[int, bytes] | None:
+def _claim(
+    factory: sessionmaker[Session], token_hash: str, key: str, path: str, request_hash: str
+) -> tuple[int, bytes] | None:
     """Claim the key; or return what to answer instead (a stored response or a problem)."""
     now = utcnow()
     with factory() as session:
@@ -104,25 +115,44 @@ def _claim(factory: sessionmaker[Session], token_hash: str, key: str, path: str,
             with session.begin():
                 session.execute(
                     sa.delete(IdempotencyRecord).where(
-                        IdempotencyRecord.token_hash == token_hash, IdempotencyRecord.key == key, IdempotencyRecord.created_at < now - TTL
+                        IdempotencyRecord.token_hash == token_hash,
+                        IdempotencyRecord.key == key,
+                        IdempotencyRecord.created_at < now - TTL,
                     )
                 )
-                session.add(IdempotencyRecord(token_hash=token_hash, key=key, method="POST", path=path, request_hash=request_hash, created_at=now))
+                session.add(
+                    IdempotencyRecord(
+                        token_hash=token_hash,
+                        key=key,
+                        method="POST",
+                        path=path,
+                        request_hash=request_hash,
+                        created_at=now,
+                    )
+                )
             return None
         except IntegrityError:
             pass
         with session.begin():
             record = session.get(IdempotencyRecord, (token_hash, key))
         if record is None:  # released between our insert and our read: let the client retry
-            return _problem(409, "Conflict", "a request with this Idempotency-Key just finished; retry")
+            return _problem(
+                409, "Conflict", "a request with this Idempotency-Key just finished; retry"
+            )
         if record.request_hash != request_hash:
-            return _problem(422, "Invalid input", "this Idempotency-Key was used for a different request")
+            return _problem(
+                422, "Invalid input", "this Idempotency-Key was used for a different request"
+            )
         if record.status_code is None:
-            return _problem(409, "Conflict", "a request with this Idempotency-Key is still in progress")
+            return _problem(
+                409, "Conflict", "a request with this Idempotency-Key is still in progress"
+            )
         return record.status_code, (record.response_body or "").encode()
 
 
-def _finish(factory: sessionmaker[Session], token_hash: str, key: str, status: int, body: bytes) -> None:
+def _finish(
+    factory: sessionmaker[Session], token_hash: str, key: str, status: int, body: bytes
+) -> None:
     with factory() as session, session.begin():
         if 200 <= status < 300:
             session.execute(
@@ -131,4 +161,8 @@ def _finish(factory: sessionmaker[Session], token_hash: str, key: str, status: i
                 .values(status_code=status, response_body=body.decode("utf-8", "replace"))
             )
         else:
-            session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.token_hash == token_hash, IdempotencyRecord.key == key))
+            session.execute(
+                sa.delete(IdempotencyRecord).where(
+                    IdempotencyRecord.token_hash == token_hash, IdempotencyRecord.key == key
+                )
+            )

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,12 +43,24 @@ class FleetCollector:
         self.factory = factory
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        gpus = GaugeMetricFamily("neocloud_fleet_gpus", "GPUs by site, accelerator and node state", labels=["site", "accelerator", "state"])
-        nodes = GaugeMetricFamily("neocloud_fleet_nodes", "Nodes by site, accelerator and node state", labels=["site", "accelerator", "state"])
-        power = GaugeMetricFamily("neocloud_site_power_mw", "Facility power of each site", labels=["site", "state"])
+        gpus = GaugeMetricFamily(
+            "neocloud_fleet_gpus",
+            "GPUs by site, accelerator and node state",
+            labels=["site", "accelerator", "state"],
+        )
+        nodes = GaugeMetricFamily(
+            "neocloud_fleet_nodes",
+            "Nodes by site, accelerator and node state",
+            labels=["site", "accelerator", "state"],
+        )
+        power = GaugeMetricFamily(
+            "neocloud_site_power_mw", "Facility power of each site", labels=["site", "state"]
+        )
         with self.factory() as session:
             rows = session.execute(
-                sa.select(Site.name, Accelerator.name, Node.state, sa.func.count(), sa.func.sum(Node.gpus))
+                sa.select(
+                    Site.name, Accelerator.name, Node.state, sa.func.count(), sa.func.sum(Node.gpus)
+                )
                 .join(Site, Node.site_id == Site.id)
                 .join(Accelerator, Node.accelerator_id == Accelerator.id)
                 .group_by(Site.name, Accelerator.name, Node.state)
@@ -50,23 +69,27 @@ class FleetCollector:
                 labels = [site, acc, state.value]
                 nodes.add_metric(labels, float(count))
                 gpus.add_metric(labels, float(total or 0))
-            for name, mw, state in session.execute(sa.select(Site.name, Site.power_mw, Site.state)):
-                power.add_metric([name, state.value], float(mw))
+            for name, mw, site_state in session.execute(
+                sa.select(Site.name, Site.power_mw, Site.state)
+            ):
+                power.add_metric([name, site_state.value], float(mw))
         yield from (gpus, nodes, power)
 
 
-def route_template(scope: dict[str, object]) -> str:
+def route_template(scope: MutableMapping[str, Any]) -> str:
     """The matched route as a template (/v1/nodes/{node}), keeping label cardinality low."""
     if scope.get("route") is None:
         return "unmatched"
-    params = {str(v): k for k, v in dict(scope.get("path_params") or {}).items()}  # type: ignore[call-overload]
+    params = {str(v): k for k, v in dict(scope.get("path_params") or {}).items()}
     path = str(scope.get("path", ""))
     return "/".join(f"{{{params[seg]}}}" if seg in params else seg for seg in path.split("/"))
 
 
 def install(app: FastAPI) -> None:
     @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
         template = route_template(request.scope)
@@ -78,7 +101,7 @@ def install(app: FastAPI) -> None:
     def metrics(request: Request) -> Response:
         registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         else:
             registry.register(_Default())
         registry.register(FleetCollector(request.app.state.sessionmaker))
@@ -88,7 +111,7 @@ def install(app: FastAPI) -> None:
 class _Default:
     """This process's own metrics (used when not in multiprocess mode)."""
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterable[Metric]:
         from prometheus_client import REGISTRY
 
         yield from REGISTRY.collect()

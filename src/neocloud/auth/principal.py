@@ -10,7 +10,7 @@ from sqlalchemy import Select
 from neocloud.auth.roles import Permission, Role, allows
 from neocloud.core.errors import Forbidden, NotFound
 
-T = TypeVar("T", bound=tuple[Any, ...])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Principal:
         if not self.can(permission):
             raise Forbidden(f"role '{self.role}' may not {permission.value.replace(':', ' ')}")
 
-    def scope(self, stmt: Select[T], tenant_column: Any) -> Select[T]:
+    def scope(self, stmt: S, tenant_column: Any) -> S:
         """Restrict a query to the caller's tenant when the caller is a tenant."""
         if self.tenant_id is None:
             return stmt

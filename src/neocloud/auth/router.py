@@ -18,11 +18,18 @@ router = APIRouter(tags=["auth"])
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
 def create_token(
-    body: TokenCreate, session: SessionDep, actor: Annotated[Principal, Depends(require(P.TOKENS_WRITE))]
+    body: TokenCreate,
+    session: SessionDep,
+    actor: Annotated[Principal, Depends(require(P.TOKENS_WRITE))],
 ) -> TokenCreated:
     with session.begin():
         row, secret = service.create_token(
-            session, actor=actor, name=body.name, role=body.role, tenant=body.tenant, expires_at=body.expires_at
+            session,
+            actor=actor,
+            name=body.name,
+            role=body.role,
+            tenant=body.tenant,
+            expires_at=body.expires_at,
         )
         return TokenCreated(**TokenOut.model_validate(row).model_dump(), token=secret)
 
@@ -33,7 +40,9 @@ def list_tokens(
 ) -> PageOut[TokenOut]:
     with session.begin():
         result = service.list_tokens(session, actor=actor, page=page)
-        return PageOut(items=[TokenOut.model_validate(t) for t in result.items], next_cursor=result.next_cursor)
+        return PageOut(
+            items=[TokenOut.model_validate(t) for t in result.items], next_cursor=result.next_cursor
+        )
 
 
 @router.get("/tokens/{token_id}", response_model=TokenOut)
@@ -46,11 +55,15 @@ def get_token(
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(
-    token_id: int, session: SessionDep, actor: Annotated[Principal, Depends(require(P.TOKENS_WRITE))]
+    token_id: int,
+    session: SessionDep,
+    actor: Annotated[Principal, Depends(require(P.TOKENS_WRITE))],
 ) -> TokenOut:
     """Revoke a token. It stays listed, with `revoked_at`, for the audit trail."""
     with session.begin():
-        return TokenOut.model_validate(service.revoke_token(session, actor=actor, token_id=token_id))
+        return TokenOut.model_validate(
+            service.revoke_token(session, actor=actor, token_id=token_id)
+        )
 
 
 @router.get("/audit-events", response_model=PageOut[AuditEventOut])
@@ -62,4 +75,7 @@ def list_audit_events(
 ) -> PageOut[AuditEventOut]:
     with session.begin():
         result = service.list_audit_events(session, actor=actor, page=page, action=action)
-        return PageOut(items=[AuditEventOut.model_validate(e) for e in result.items], next_cursor=result.next_cursor)
+        return PageOut(
+            items=[AuditEventOut.model_validate(e) for e in result.items],
+            next_cursor=result.next_cursor,
+        )

@@ -26,7 +26,12 @@ def authenticate(session: Session, raw_token: str) -> Principal:
 
 
 def _token_view(row: ApiToken) -> dict[str, object]:
-    return {"name": row.name, "role": row.role.value, "tenant_id": row.tenant_id, "prefix": row.prefix}
+    return {
+        "name": row.name,
+        "role": row.role.value,
+        "tenant_id": row.tenant_id,
+        "prefix": row.prefix,
+    }
 
 
 def create_token(
@@ -45,18 +50,30 @@ def create_token(
     if tenant is not None:
         tenant_row = session.scalar(sa.select(Tenant).where(Tenant.name == tenant))
         if tenant_row is None:
-            raise InvalidInput(f"tenant '{tenant}' does not exist", errors=[{"loc": ["tenant"], "msg": "unknown tenant"}])
+            raise InvalidInput(
+                f"tenant '{tenant}' does not exist",
+                errors=[{"loc": ["tenant"], "msg": "unknown tenant"}],
+            )
     if role.is_tenant_role and tenant_row is None:
-        raise InvalidInput(f"role '{role}' needs a tenant", errors=[{"loc": ["tenant"], "msg": "required for tenant roles"}])
+        raise InvalidInput(
+            f"role '{role}' needs a tenant",
+            errors=[{"loc": ["tenant"], "msg": "required for tenant roles"}],
+        )
     if not role.is_tenant_role and tenant_row is not None:
-        raise InvalidInput(f"role '{role}' is an operator role and takes no tenant", errors=[{"loc": ["tenant"], "msg": "not allowed for operator roles"}])
+        raise InvalidInput(
+            f"role '{role}' is an operator role and takes no tenant",
+            errors=[{"loc": ["tenant"], "msg": "not allowed for operator roles"}],
+        )
     if actor.tenant_id is not None:
         if tenant_row is None or tenant_row.id != actor.tenant_id:
             raise Forbidden("a tenant token can only create tokens for its own tenant")
         if role is not Role.TENANT_ADMIN and role is not Role.TENANT_VIEWER:
             raise Forbidden("a tenant token can only create tenant roles")
     if expires_at is not None and expires_at <= utcnow():
-        raise InvalidInput("expires_at must be in the future", errors=[{"loc": ["expires_at"], "msg": "in the past"}])
+        raise InvalidInput(
+            "expires_at must be in the future",
+            errors=[{"loc": ["expires_at"], "msg": "in the past"}],
+        )
     secret = raw_token or tokens.generate()
     row = ApiToken(
         name=name,
@@ -69,7 +86,15 @@ def create_token(
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "token.create", "token", row.id, tenant_id=row.tenant_id, after=_token_view(row))
+    audit.record(
+        session,
+        actor,
+        "token.create",
+        "token",
+        row.id,
+        tenant_id=row.tenant_id,
+        after=_token_view(row),
+    )
     return row, secret
 
 
@@ -94,7 +119,16 @@ def revoke_token(session: Session, *, actor: Principal, token_id: int) -> ApiTok
     if row.revoked_at is None:
         before = _token_view(row) | {"revoked_at": None}
         row.revoked_at = utcnow()
-        audit.record(session, actor, "token.revoke", "token", row.id, tenant_id=row.tenant_id, before=before, after=_token_view(row) | {"revoked_at": row.revoked_at.isoformat()})
+        audit.record(
+            session,
+            actor,
+            "token.revoke",
+            "token",
+            row.id,
+            tenant_id=row.tenant_id,
+            before=before,
+            after=_token_view(row) | {"revoked_at": row.revoked_at.isoformat()},
+        )
     return row
 
 
@@ -108,7 +142,9 @@ def bootstrap_admin(session: Session, raw_token: str) -> bool:
 
     if has_any_token(session):
         return False
-    create_token(session, actor=SYSTEM, name="bootstrap-admin", role=Role.ADMIN, raw_token=raw_token)
+    create_token(
+        session, actor=SYSTEM, name="bootstrap-admin", role=Role.ADMIN, raw_token=raw_token
+    )
     return True
 
 

@@ -22,7 +22,9 @@ console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
 
-CONFIG_PATH = Path(os.environ.get("NEOCLOUD_CONFIG", Path.home() / ".config" / "neocloud" / "config.toml"))
+CONFIG_PATH = Path(
+    os.environ.get("NEOCLOUD_CONFIG", Path.home() / ".config" / "neocloud" / "config.toml")
+)
 JsonOpt = typer.Option(False, "--json", help="print JSON instead of a table")
 
 
@@ -58,7 +60,10 @@ def api(ctx: typer.Context) -> Iterator[Client]:
     try:
         yield client
     except ApiError as exc:
-        fail(exc.detail if exc.status == 0 else f"{exc.status}: {exc.detail}", code=2 if 400 <= exc.status < 500 else 1)
+        fail(
+            exc.detail if exc.status == 0 else f"{exc.status}: {exc.detail}",
+            code=2 if 400 <= exc.status < 500 else 1,
+        )
     finally:
         client.close()
 
@@ -78,14 +83,17 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=_plain))
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str | tuple[str, Callable[[dict[str, Any]], Any]]], title: str | None = None) -> None:
+def _field(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda row: row.get(key)
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str | tuple[str, Callable[[dict[str, Any]], Any]]],
+    title: str | None = None,
+) -> None:
     table = Table(title=title, header_style="bold")
-    getters: list[tuple[str, Callable[[dict[str, Any]], Any]]] = []
-    for col in columns:
-        if isinstance(col, tuple):
-            getters.append(col)
-        else:
-            getters.append((col, lambda row, key=col: row.get(key)))
+    getters = [col if isinstance(col, tuple) else (col, _field(col)) for col in columns]
     for name, _ in getters:
         table.add_column(name, overflow="fold")
     for row in rows:
@@ -93,7 +101,12 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str | tuple[st
     console.print(table)
 
 
-def show(data: Any, as_json: bool, columns: Sequence[str | tuple[str, Callable[[dict[str, Any]], Any]]], title: str | None = None) -> None:
+def show(
+    data: Any,
+    as_json: bool,
+    columns: Sequence[str | tuple[str, Callable[[dict[str, Any]], Any]]],
+    title: str | None = None,
+) -> None:
     """Print a list (or one object) as a table, or as JSON with --json."""
     if as_json:
         print_json(data)
@@ -102,7 +115,9 @@ def show(data: Any, as_json: bool, columns: Sequence[str | tuple[str, Callable[[
     print_table(rows, columns, title)
 
 
-def listing(client: Client, path: str, limit: int, cursor: str | None, fetch_all: bool, **params: Any) -> tuple[list[dict[str, Any]], str | None]:
+def listing(
+    client: Client, path: str, limit: int, cursor: str | None, fetch_all: bool, **params: Any
+) -> tuple[list[dict[str, Any]], str | None]:
     if fetch_all:
         return list(client.pages(path, **params)), None
     page = client.get(path, limit=limit, cursor=cursor, **params)

@@ -20,7 +20,9 @@ from neocloud.db import migrate
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
 
 db_app = typer.Typer(help="Database schema (server-side).", no_args_is_help=True)
-DbOpt = typer.Option(None, "--db", help="database URL (default: NEOCLOUD_DB_URL, else SQLite in --data-dir)")
+DbOpt = typer.Option(
+    None, "--db", help="database URL (default: NEOCLOUD_DB_URL, else SQLite in --data-dir)"
+)
 DataDirOpt = typer.Option(None, "--data-dir", help="directory of the embedded SQLite database")
 
 
@@ -29,14 +31,20 @@ def _url(db: str | None, data_dir: Path | None) -> str:
 
 
 @db_app.command("upgrade")
-def db_upgrade(db: str | None = DbOpt, data_dir: Path | None = DataDirOpt, revision: str = typer.Option("head")) -> None:
+def db_upgrade(
+    db: str | None = DbOpt, data_dir: Path | None = DataDirOpt, revision: str = typer.Option("head")
+) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
     migrate.upgrade(_url(db, data_dir), revision)
     console.print(f"database at revision {revision}")
 
 
 @db_app.command("downgrade")
-def db_downgrade(revision: str = typer.Argument(..., help="target revision, or 'base'"), db: str | None = DbOpt, data_dir: Path | None = DataDirOpt) -> None:
+def db_downgrade(
+    revision: str = typer.Argument(..., help="target revision, or 'base'"),
+    db: str | None = DbOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
     """Undo migrations down to REVISION."""
     migrate.downgrade(_url(db, data_dir), revision)
     console.print(f"database at revision {revision}")
@@ -47,7 +55,9 @@ def db_current(db: str | None = DbOpt, data_dir: Path | None = DataDirOpt) -> No
     """Show the database's revision and the latest one."""
     url = _url(db, data_dir)
     engine = make_engine(url)
-    console.print(f"current: {migrate.current_revision(engine)}  head: {migrate.head_revision(url)}")
+    console.print(
+        f"current: {migrate.current_revision(engine)}  head: {migrate.head_revision(url)}"
+    )
     engine.dispose()
 
 
@@ -57,13 +67,23 @@ def _run(url: str, host: str, port: int, workers: int, bootstrap_token: str | No
         os.environ["NEOCLOUD_BOOTSTRAP_TOKEN"] = bootstrap_token
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="neocloud-metrics-")
-    uvicorn.run("neocloud.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", proxy_headers=True)
+    uvicorn.run(
+        "neocloud.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8080, min=1, max=65535),
-    workers: int = typer.Option(1, min=1, max=64, help="API processes (stateless; the database coordinates them)"),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="API processes (stateless; the database coordinates them)"
+    ),
     db: str | None = DbOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
@@ -75,14 +95,18 @@ def serve(
     url = _url(db, data_dir)
     migrate.upgrade(url)
     if url.startswith("sqlite") and workers > 1:
-        console.print("[yellow]SQLite serialises writers; use PostgreSQL for several workers[/yellow]")
+        console.print(
+            "[yellow]SQLite serialises writers; use PostgreSQL for several workers[/yellow]"
+        )
     _run(url, host, port, workers, os.environ.get("NEOCLOUD_BOOTSTRAP_TOKEN"))
 
 
 def demo(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8080, min=1, max=65535),
-    data_dir: Path = typer.Option(Path(".neocloud/demo"), "--data-dir", help="where the demo's SQLite database lives"),
+    data_dir: Path = typer.Option(
+        Path(".neocloud/demo"), "--data-dir", help="where the demo's SQLite database lives"
+    ),
     reset: bool = typer.Option(False, "--reset", help="start again from an empty database"),
 ) -> None:
     """Start the API on embedded SQLite with the built-in scenario, and print how to use it."""
@@ -108,7 +132,13 @@ def demo(
             auth_service.authenticate(session, token)
         except Exception:
             token = generate()
-            auth_service.create_token(session, actor=SYSTEM, name=f"demo-admin-{secrets.token_hex(2)}", role=Role.ADMIN, raw_token=token)
+            auth_service.create_token(
+                session,
+                actor=SYSTEM,
+                name=f"demo-admin-{secrets.token_hex(2)}",
+                role=Role.ADMIN,
+                raw_token=token,
+            )
             token_file.write_text(token + "\n")
             token_file.chmod(0o600)
     engine.dispose()
@@ -116,7 +146,9 @@ def demo(
     console.print(f"\n[bold green]neocloud demo[/bold green] at {base}   (API docs: {base}/docs)")
     console.print(f"admin token: {token}", highlight=False, soft_wrap=True)
     console.print("try, in another shell:", style="dim")
-    console.print(f"  export NEOCLOUD_URL={base} NEOCLOUD_TOKEN={token}", highlight=False, soft_wrap=True)
+    console.print(
+        f"  export NEOCLOUD_URL={base} NEOCLOUD_TOKEN={token}", highlight=False, soft_wrap=True
+    )
     console.print("  .venv/bin/neocloud sites list\n", highlight=False)
     if not data_dir.exists():
         fail(f"data directory {data_dir} vanished")

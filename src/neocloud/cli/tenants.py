@@ -8,7 +8,17 @@ import typer
 
 from neocloud.auth.principal import SYSTEM
 from neocloud.auth.roles import Role
-from neocloud.cli.common import JsonOpt, api, console, fail, listing, more_hint, print_json, print_table, show
+from neocloud.cli.common import (
+    JsonOpt,
+    api,
+    console,
+    fail,
+    listing,
+    more_hint,
+    print_json,
+    print_table,
+    show,
+)
 from neocloud.config import Settings
 from neocloud.core.errors import NeocloudError
 
@@ -18,7 +28,11 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 
 
 @tenants_app.command("list")
-def tenants_list(ctx: typer.Context, kind: str | None = typer.Option(None, help="internal or customer"), as_json: bool = JsonOpt) -> None:
+def tenants_list(
+    ctx: typer.Context,
+    kind: str | None = typer.Option(None, help="internal or customer"),
+    as_json: bool = JsonOpt,
+) -> None:
     with api(ctx) as client:
         items = list(client.pages("/v1/tenants", kind=kind))
     show(items, as_json, ["name", "display_name", "kind", "currency", "contact_email"])
@@ -42,18 +56,35 @@ def tenants_create(
     as_json: bool = JsonOpt,
 ) -> None:
     with api(ctx) as client:
-        data = client.post("/v1/tenants", {"name": name, "display_name": display_name, "kind": kind, "currency": currency, "contact_email": contact_email})
+        data = client.post(
+            "/v1/tenants",
+            {
+                "name": name,
+                "display_name": display_name,
+                "kind": kind,
+                "currency": currency,
+                "contact_email": contact_email,
+            },
+        )
     show(data, as_json, ["name", "display_name", "kind", "currency"])
 
 
 @tokens_app.command("create")
 def tokens_create(
     ctx: typer.Context,
-    role: Role = typer.Option(..., "--role", help="admin, ops, sales, finance, tenant-admin or tenant-viewer"),
+    role: Role = typer.Option(
+        ..., "--role", help="admin, ops, sales, finance, tenant-admin or tenant-viewer"
+    ),
     tenant: str | None = typer.Option(None, "--tenant", help="tenant name (tenant roles only)"),
     name: str | None = typer.Option(None, "--name", help="a label for the token"),
-    db: str | None = typer.Option(None, "--db", help="create directly in this database (server-side bootstrap) instead of through the API"),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="server-side: the SQLite data directory"),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="create directly in this database (server-side bootstrap) instead of through the API",
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="server-side: the SQLite data directory"
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a token. Through the API by default; with --db or --data-dir, directly in the
@@ -68,8 +99,16 @@ def tokens_create(
         upgrade(url)
         try:
             with transaction(make_sessionmaker(make_engine(url))) as session:
-                row, secret = service.create_token(session, actor=SYSTEM, name=label, role=role, tenant=tenant)
-                data = {"id": row.id, "name": row.name, "role": row.role.value, "tenant": tenant, "token": secret}
+                row, secret = service.create_token(
+                    session, actor=SYSTEM, name=label, role=role, tenant=tenant
+                )
+                data = {
+                    "id": row.id,
+                    "name": row.name,
+                    "role": row.role.value,
+                    "tenant": tenant,
+                    "token": secret,
+                }
         except NeocloudError as exc:
             fail(exc.detail)
     else:
@@ -106,7 +145,9 @@ def audit_list(
 ) -> None:
     """Audit events, oldest first (admins)."""
     with api(ctx) as client:
-        items, next_cursor = listing(client, "/v1/audit-events", limit, cursor, False, action=action)
+        items, next_cursor = listing(
+            client, "/v1/audit-events", limit, cursor, False, action=action
+        )
     if as_json:
         print_json({"items": items, "next_cursor": next_cursor})
         return

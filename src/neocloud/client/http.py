@@ -21,7 +21,9 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 300.0
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
@@ -75,7 +77,10 @@ class Client:
 
     def apply_fleet(self, text: str, dry_run: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = self.request(
-            "POST", "/v1/fleet/apply", params={"dry_run": str(dry_run).lower()}, content=text.encode(),
+            "POST",
+            "/v1/fleet/apply",
+            params={"dry_run": str(dry_run).lower()},
+            content=text.encode(),
             headers={"Content-Type": "application/yaml"},
         )
         return result

@@ -27,9 +27,15 @@ class DemoTenant:
 
 
 TENANTS = [
-    DemoTenant("training", "Operator model training", TenantKind.INTERNAL, "training@operator.example"),
-    DemoTenant("meridian-labs", "Meridian Labs (AI lab)", TenantKind.CUSTOMER, "capacity@meridian.example"),
-    DemoTenant("codeloom", "Codeloom (coding tools)", TenantKind.CUSTOMER, "infra@codeloom.example"),
+    DemoTenant(
+        "training", "Operator model training", TenantKind.INTERNAL, "training@operator.example"
+    ),
+    DemoTenant(
+        "meridian-labs", "Meridian Labs (AI lab)", TenantKind.CUSTOMER, "capacity@meridian.example"
+    ),
+    DemoTenant(
+        "codeloom", "Codeloom (coding tools)", TenantKind.CUSTOMER, "infra@codeloom.example"
+    ),
 ]
 
 
@@ -45,4 +51,11 @@ def load(session: Session) -> None:
     """Load the scenario into an empty database (in the caller's transaction)."""
     apply_fleet_file(session, actor=SYSTEM, text=fleet_file())
     for t in TENANTS:
-        tenants.create_tenant(session, actor=SYSTEM, name=t.name, display_name=t.display_name, kind=t.kind, contact_email=t.contact_email)
+        tenants.create_tenant(
+            session,
+            actor=SYSTEM,
+            name=t.name,
+            display_name=t.display_name,
+            kind=t.kind,
+            contact_email=t.contact_email,
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,8 +21,25 @@ from neocloud.core import yamlfile
 from neocloud.core.errors import Conflict, InvalidInput
 from neocloud.core.timeutil import utcnow
 from neocloud.fleet.expand import ExpandError, expand
-from neocloud.fleet.models import Accelerator, Block, Delivery, DeliveryState, Fabric, Node, NodeState, Site
-from neocloud.fleet.plan import DELIVERY_FIELDS, SITE_FIELDS, FleetPlan, PlanError, Snapshot, StoredNode, plan
+from neocloud.fleet.models import (
+    Accelerator,
+    Block,
+    Delivery,
+    DeliveryState,
+    Fabric,
+    Node,
+    NodeState,
+    Site,
+)
+from neocloud.fleet.plan import (
+    DELIVERY_FIELDS,
+    SITE_FIELDS,
+    FleetPlan,
+    PlanError,
+    Snapshot,
+    StoredNode,
+    plan,
+)
 from neocloud.fleet.spec import FleetFile
 
 CHUNK = 5000
@@ -42,7 +59,9 @@ def parse(text: str | bytes) -> tuple[FleetFile, yamlfile.LineMap]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InvalidInput("fleet file must be a mapping with 'sites', 'deliveries' and 'accelerators'")
+        raise InvalidInput(
+            "fleet file must be a mapping with 'sites', 'deliveries' and 'accelerators'"
+        )
     spec: FleetFile = yamlfile.validate(FleetFile, data, lines, "fleet file")
     return spec, lines
 
@@ -54,19 +73,44 @@ def _located(lines: yamlfile.LineMap, path: tuple[str | int, ...], message: str)
 
 def load_snapshot(session: Session) -> Snapshot:
     acc = {
-        a.name: {"vendor": a.vendor, "memory_gb": a.memory_gb, "tdp_w": a.tdp_w, "bf16_tflops": a.bf16_tflops, "builtin": a.builtin}
+        a.name: {
+            "vendor": a.vendor,
+            "memory_gb": a.memory_gb,
+            "tdp_w": a.tdp_w,
+            "bf16_tflops": a.bf16_tflops,
+            "builtin": a.builtin,
+        }
         for a in session.scalars(sa.select(Accelerator))
     }
-    sites = {s.name: {f: getattr(s, f) for f in SITE_FIELDS} for s in session.scalars(sa.select(Site))}
-    fabrics = {(s, f) for s, f in session.execute(sa.select(Site.name, Fabric.name).join(Fabric, Fabric.site_id == Site.id))}
+    sites = {
+        s.name: {f: getattr(s, f) for f in SITE_FIELDS} for s in session.scalars(sa.select(Site))
+    }
+    fabrics = {
+        (s, f)
+        for s, f in session.execute(
+            sa.select(Site.name, Fabric.name).join(Fabric, Fabric.site_id == Site.id)
+        )
+    }
     blocks = {
         (s, f, b)
         for s, f, b in session.execute(
-            sa.select(Site.name, Fabric.name, Block.name).join(Fabric, Fabric.site_id == Site.id).join(Block, Block.fabric_id == Fabric.id)
+            sa.select(Site.name, Fabric.name, Block.name)
+            .join(Fabric, Fabric.site_id == Site.id)
+            .join(Block, Block.fabric_id == Fabric.id)
         )
     }
     node_rows = session.execute(
-        sa.select(Node.id, Node.name, Site.name, Fabric.name, Block.name, Accelerator.name, Node.gpus, Node.power_kw, Node.state)
+        sa.select(
+            Node.id,
+            Node.name,
+            Site.name,
+            Fabric.name,
+            Block.name,
+            Accelerator.name,
+            Node.gpus,
+            Node.power_kw,
+            Node.state,
+        )
         .join(Site, Node.site_id == Site.id)
         .join(Fabric, Node.fabric_id == Fabric.id)
         .join(Block, Node.block_id == Block.id)
@@ -75,9 +119,13 @@ def load_snapshot(session: Session) -> Snapshot:
     nodes = {r[1]: StoredNode(*r) for r in node_rows}
     deliveries = {}
     for d, site_name, acc_name in session.execute(
-        sa.select(Delivery, Site.name, Accelerator.name).join(Site, Delivery.site_id == Site.id).join(Accelerator, Delivery.accelerator_id == Accelerator.id)
+        sa.select(Delivery, Site.name, Accelerator.name)
+        .join(Site, Delivery.site_id == Site.id)
+        .join(Accelerator, Delivery.accelerator_id == Accelerator.id)
     ):
-        deliveries[d.name] = {f: getattr(d, f) for f in DELIVERY_FIELDS if f not in ("site", "accelerator")} | {"site": site_name, "accelerator": acc_name}
+        deliveries[d.name] = {
+            f: getattr(d, f) for f in DELIVERY_FIELDS if f not in ("site", "accelerator")
+        } | {"site": site_name, "accelerator": acc_name}
     return Snapshot(acc, sites, fabrics, blocks, nodes, deliveries)
 
 
@@ -87,27 +135,45 @@ def _lock(session: Session) -> None:
         session.execute(sa.text("SELECT pg_advisory_xact_lock(4242001)"))
 
 
-def apply_fleet_file(session: Session, *, actor: Principal, text: str | bytes, dry_run: bool = False) -> ApplyResult:
+def apply_fleet_file(
+    session: Session, *, actor: Principal, text: str | bytes, dry_run: bool = False
+) -> ApplyResult:
     actor.demand(Permission.FLEET_WRITE)
     spec, lines = parse(text)
     try:
         desired = expand(spec)
     except ExpandError as exc:
-        raise InvalidInput(_located(lines, exc.path, exc.message), errors=[{"loc": list(exc.path), "line": lines.line_of(exc.path), "msg": exc.message}]) from exc
+        raise InvalidInput(
+            _located(lines, exc.path, exc.message),
+            errors=[{"loc": list(exc.path), "line": lines.line_of(exc.path), "msg": exc.message}],
+        ) from exc
     _lock(session)
     snapshot = load_snapshot(session)
     try:
         fleet_plan = plan(spec, desired, snapshot)
     except PlanError as exc:
         error_cls = Conflict if exc.conflict else InvalidInput
-        raise error_cls(_located(lines, exc.path, exc.message), errors=[{"loc": list(exc.path), "line": lines.line_of(exc.path), "msg": exc.message}]) from exc
+        raise error_cls(
+            _located(lines, exc.path, exc.message),
+            errors=[{"loc": list(exc.path), "line": lines.line_of(exc.path), "msg": exc.message}],
+        ) from exc
     if dry_run or fleet_plan.empty:
         return ApplyResult(fleet_plan, applied=False)
     write_plan(session, fleet_plan)
-    audit.record(session, actor, "fleet.apply", "fleet", "-", after=fleet_plan.summary(sample=3)["counts"])
+    audit.record(
+        session, actor, "fleet.apply", "fleet", "-", after=fleet_plan.summary(sample=3)["counts"]
+    )
     for change in fleet_plan.summary(sample=0)["changes"]:
         if change["kind"] in ("site", "delivery", "accelerator"):
-            audit.record(session, actor, f"{change['kind']}.{change['op']}", change["kind"], change["name"], before=change.get("before"), after=change.get("after"))
+            audit.record(
+                session,
+                actor,
+                f"{change['kind']}.{change['op']}",
+                change["kind"],
+                change["name"],
+                before=change.get("before"),
+                after=change.get("after"),
+            )
     return ApplyResult(fleet_plan, applied=True)
 
 
@@ -121,9 +187,14 @@ def write_plan(session: Session, p: FleetPlan) -> None:
     now = utcnow()
     stamps = {"created_at": now, "updated_at": now}
     if p.accelerators_create:
-        conn.execute(sa.insert(Accelerator), [{**a, "builtin": False, **stamps} for a in p.accelerators_create])
+        conn.execute(
+            sa.insert(Accelerator),
+            [{**a, "builtin": False, **stamps} for a in p.accelerators_create],
+        )
     for name, _, after in p.accelerators_update:
-        conn.execute(sa.update(Accelerator).where(Accelerator.name == name).values(**after, updated_at=now))
+        conn.execute(
+            sa.update(Accelerator).where(Accelerator.name == name).values(**after, updated_at=now)
+        )
     acc_ids = dict(conn.execute(sa.select(Accelerator.name, Accelerator.id)).all())
 
     if p.sites_create:
@@ -133,15 +204,28 @@ def write_plan(session: Session, p: FleetPlan) -> None:
     site_ids = dict(conn.execute(sa.select(Site.name, Site.id)).all())
 
     if p.fabrics_create:
-        conn.execute(sa.insert(Fabric), [{"site_id": site_ids[s], "name": f, **stamps} for s, f in p.fabrics_create])
-    fabric_ids = {(s, f): i for s, f, i in conn.execute(sa.select(Site.name, Fabric.name, Fabric.id).join(Site, Fabric.site_id == Site.id))}
+        conn.execute(
+            sa.insert(Fabric),
+            [{"site_id": site_ids[s], "name": f, **stamps} for s, f in p.fabrics_create],
+        )
+    fabric_ids = {
+        (s, f): i
+        for s, f, i in conn.execute(
+            sa.select(Site.name, Fabric.name, Fabric.id).join(Site, Fabric.site_id == Site.id)
+        )
+    }
     if p.blocks_create:
         for chunk in _chunks(p.blocks_create):
-            conn.execute(sa.insert(Block), [{"fabric_id": fabric_ids[(s, f)], "name": b, **stamps} for s, f, b in chunk])
+            conn.execute(
+                sa.insert(Block),
+                [{"fabric_id": fabric_ids[(s, f)], "name": b, **stamps} for s, f, b in chunk],
+            )
     block_ids = {
         (s, f, b): i
         for s, f, b, i in conn.execute(
-            sa.select(Site.name, Fabric.name, Block.name, Block.id).join(Fabric, Block.fabric_id == Fabric.id).join(Site, Fabric.site_id == Site.id)
+            sa.select(Site.name, Fabric.name, Block.name, Block.id)
+            .join(Fabric, Block.fabric_id == Fabric.id)
+            .join(Site, Fabric.site_id == Site.id)
         )
     }
 
@@ -150,22 +234,33 @@ def write_plan(session: Session, p: FleetPlan) -> None:
             sa.insert(Node),
             [
                 {
-                    "name": n.name, "site_id": site_ids[n.site], "fabric_id": fabric_ids[(n.site, n.fabric)],
-                    "block_id": block_ids[(n.site, n.fabric, n.block)], "accelerator_id": acc_ids[n.accelerator],
-                    "gpus": n.gpus, "power_kw": n.power_kw, "state": n.initial_state, **stamps,
+                    "name": n.name,
+                    "site_id": site_ids[n.site],
+                    "fabric_id": fabric_ids[(n.site, n.fabric)],
+                    "block_id": block_ids[(n.site, n.fabric, n.block)],
+                    "accelerator_id": acc_ids[n.accelerator],
+                    "gpus": n.gpus,
+                    "power_kw": n.power_kw,
+                    "state": n.initial_state,
+                    **stamps,
                 }
                 for n in chunk
             ],
         )
     if p.nodes_update:
-        node_table = Node.__table__
+        node_table = cast(sa.Table, Node.__table__)
         stmt = (
             sa.update(node_table)
             .where(node_table.c.id == sa.bindparam("node_id"))
             .values(
-                site_id=sa.bindparam("site_id"), fabric_id=sa.bindparam("fabric_id"), block_id=sa.bindparam("block_id"),
-                accelerator_id=sa.bindparam("accelerator_id"), gpus=sa.bindparam("gpus"), power_kw=sa.bindparam("power_kw"),
-                state=sa.bindparam("state"), updated_at=now,
+                site_id=sa.bindparam("site_id"),
+                fabric_id=sa.bindparam("fabric_id"),
+                block_id=sa.bindparam("block_id"),
+                accelerator_id=sa.bindparam("accelerator_id"),
+                gpus=sa.bindparam("gpus"),
+                power_kw=sa.bindparam("power_kw"),
+                state=sa.bindparam("state"),
+                updated_at=now,
             )
         )
         for chunk in _chunks(p.nodes_update):
@@ -173,16 +268,26 @@ def write_plan(session: Session, p: FleetPlan) -> None:
                 stmt,
                 [
                     {
-                        "node_id": stored.id, "site_id": site_ids[n.site], "fabric_id": fabric_ids[(n.site, n.fabric)],
-                        "block_id": block_ids[(n.site, n.fabric, n.block)], "accelerator_id": acc_ids[n.accelerator],
-                        "gpus": n.gpus, "power_kw": n.power_kw,
-                        "state": n.initial_state if stored.state is NodeState.RETIRED else stored.state,
+                        "node_id": stored.id,
+                        "site_id": site_ids[n.site],
+                        "fabric_id": fabric_ids[(n.site, n.fabric)],
+                        "block_id": block_ids[(n.site, n.fabric, n.block)],
+                        "accelerator_id": acc_ids[n.accelerator],
+                        "gpus": n.gpus,
+                        "power_kw": n.power_kw,
+                        "state": n.initial_state
+                        if stored.state is NodeState.RETIRED
+                        else stored.state,
                     }
                     for stored, n, _ in chunk
                 ],
             )
     for chunk in _chunks(p.nodes_retire):
-        conn.execute(sa.update(Node).where(Node.id.in_([n.id for n in chunk])).values(state=NodeState.RETIRED, updated_at=now))
+        conn.execute(
+            sa.update(Node)
+            .where(Node.id.in_([n.id for n in chunk]))
+            .values(state=NodeState.RETIRED, updated_at=now)
+        )
 
     def delivery_row(d: dict[str, Any]) -> dict[str, Any]:
         row = {k: v for k, v in d.items() if k not in ("site", "accelerator")}
@@ -193,8 +298,18 @@ def write_plan(session: Session, p: FleetPlan) -> None:
         return row
 
     if p.deliveries_create:
-        conn.execute(sa.insert(Delivery), [{**delivery_row(d), **stamps} for d in p.deliveries_create])
+        conn.execute(
+            sa.insert(Delivery), [{**delivery_row(d), **stamps} for d in p.deliveries_create]
+        )
     for name, _, after in p.deliveries_update:
-        conn.execute(sa.update(Delivery).where(Delivery.name == name).values(**delivery_row(after), updated_at=now))
+        conn.execute(
+            sa.update(Delivery)
+            .where(Delivery.name == name)
+            .values(**delivery_row(after), updated_at=now)
+        )
     if p.deliveries_cancel:
-        conn.execute(sa.update(Delivery).where(Delivery.name.in_(p.deliveries_cancel)).values(state=DeliveryState.CANCELLED, updated_at=now))
+        conn.execute(
+            sa.update(Delivery)
+            .where(Delivery.name.in_(p.deliveries_cancel))
+            .values(state=DeliveryState.CANCELLED, updated_at=now)
+        )

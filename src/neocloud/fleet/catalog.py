@@ -21,7 +21,9 @@ def _view(a: Accelerator) -> dict[str, Any]:
     return {"name": a.name, **{f: str(getattr(a, f)) for f in FIELDS}}
 
 
-def list_accelerators(session: Session, *, actor: Principal, page: PageRequest) -> Page[Accelerator]:
+def list_accelerators(
+    session: Session, *, actor: Principal, page: PageRequest
+) -> Page[Accelerator]:
     actor.demand(Permission.CATALOG_READ)
     return paginate(session, sa.select(Accelerator), Accelerator.id, page)
 
@@ -38,10 +40,15 @@ def resolve_ids(session: Session) -> dict[str, int]:
     return dict(session.execute(sa.select(Accelerator.name, Accelerator.id)).all())
 
 
-def create_accelerator(session: Session, *, actor: Principal, name: str, **fields: Any) -> Accelerator:
+def create_accelerator(
+    session: Session, *, actor: Principal, name: str, **fields: Any
+) -> Accelerator:
     actor.demand(Permission.CATALOG_WRITE)
     if session.scalar(sa.select(Accelerator.id).where(Accelerator.name == name)) is not None:
-        raise Conflict(f"an accelerator named '{name}' already exists", errors=[{"loc": ["name"], "msg": "duplicate"}])
+        raise Conflict(
+            f"an accelerator named '{name}' already exists",
+            errors=[{"loc": ["name"], "msg": "duplicate"}],
+        )
     row = Accelerator(name=name, builtin=False, **fields)
     session.add(row)
     session.flush()
@@ -49,7 +56,9 @@ def create_accelerator(session: Session, *, actor: Principal, name: str, **field
     return row
 
 
-def update_accelerator(session: Session, *, actor: Principal, name: str, changes: dict[str, Any]) -> Accelerator:
+def update_accelerator(
+    session: Session, *, actor: Principal, name: str, changes: dict[str, Any]
+) -> Accelerator:
     actor.demand(Permission.CATALOG_WRITE)
     row = get_accelerator(session, actor=actor, name=name)
     if row.builtin:
@@ -59,7 +68,9 @@ def update_accelerator(session: Session, *, actor: Principal, name: str, changes
     before = _view(row)
     for key, value in changes.items():
         setattr(row, key, value)
-    audit.record(session, actor, "accelerator.update", "accelerator", name, before=before, after=_view(row))
+    audit.record(
+        session, actor, "accelerator.update", "accelerator", name, before=before, after=_view(row)
+    )
     return row
 
 
@@ -68,8 +79,17 @@ def delete_accelerator(session: Session, *, actor: Principal, name: str) -> None
     row = get_accelerator(session, actor=actor, name=name)
     if row.builtin:
         raise Conflict(f"'{name}' is a built-in accelerator and cannot be deleted")
-    in_use = session.scalar(sa.select(sa.func.count()).select_from(Node).where(Node.accelerator_id == row.id))
-    in_use = (in_use or 0) + (session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(Delivery.accelerator_id == row.id)) or 0)
+    in_use = session.scalar(
+        sa.select(sa.func.count()).select_from(Node).where(Node.accelerator_id == row.id)
+    )
+    in_use = (in_use or 0) + (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Delivery)
+            .where(Delivery.accelerator_id == row.id)
+        )
+        or 0
+    )
     if in_use:
         raise Conflict(f"accelerator '{name}' is used by {in_use} node(s) or deliveries")
     audit.record(session, actor, "accelerator.delete", "accelerator", name, before=_view(row))

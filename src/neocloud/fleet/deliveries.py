@@ -16,7 +16,7 @@ from neocloud.fleet.models import Accelerator, Delivery, DeliveryState, Site
 from neocloud.fleet.schemas import DeliveryOut
 
 
-def _select() -> sa.Select[Any]:
+def _select() -> sa.Select[*tuple[Any, ...]]:
     return (
         sa.select(Delivery, Site.name, Accelerator.name)
         .join(Site, Delivery.site_id == Site.id)
@@ -26,8 +26,18 @@ def _select() -> sa.Select[Any]:
 
 def _out(d: Delivery, site: str, acc: str) -> DeliveryOut:
     return DeliveryOut(
-        id=d.id, name=d.name, site=site, fabric=d.fabric, accelerator=acc, nodes=d.nodes, gpus_per_node=d.gpus_per_node,
-        gpus=d.nodes * d.gpus_per_node, power_kw_per_node=d.power_kw_per_node, expected_on=d.expected_on, state=d.state, supplier=d.supplier,
+        id=d.id,
+        name=d.name,
+        site=site,
+        fabric=d.fabric,
+        accelerator=acc,
+        nodes=d.nodes,
+        gpus_per_node=d.gpus_per_node,
+        gpus=d.nodes * d.gpus_per_node,
+        power_kw_per_node=d.power_kw_per_node,
+        expected_on=d.expected_on,
+        state=d.state,
+        supplier=d.supplier,
     )
 
 
@@ -36,7 +46,12 @@ def _view(d: DeliveryOut) -> dict[str, Any]:
 
 
 def list_deliveries(
-    session: Session, *, actor: Principal, page: PageRequest, site: str | None = None, state: DeliveryState | None = None
+    session: Session,
+    *,
+    actor: Principal,
+    page: PageRequest,
+    site: str | None = None,
+    state: DeliveryState | None = None,
 ) -> Page[DeliveryOut]:
     actor.demand(Permission.FLEET_READ)
     stmt = _select()
@@ -63,22 +78,36 @@ def get_delivery(session: Session, *, actor: Principal, name: str) -> DeliveryOu
 def create_delivery(session: Session, *, actor: Principal, fields: dict[str, Any]) -> DeliveryOut:
     actor.demand(Permission.FLEET_WRITE)
     if session.scalar(sa.select(Delivery.id).where(Delivery.name == fields["name"])) is not None:
-        raise Conflict(f"a delivery named '{fields['name']}' already exists", errors=[{"loc": ["name"], "msg": "duplicate"}])
+        raise Conflict(
+            f"a delivery named '{fields['name']}' already exists",
+            errors=[{"loc": ["name"], "msg": "duplicate"}],
+        )
     site_id = session.scalar(sa.select(Site.id).where(Site.name == fields["site"]))
     if site_id is None:
-        raise InvalidInput(f"unknown site '{fields['site']}'", errors=[{"loc": ["site"], "msg": "unknown site"}])
-    acc_id = session.scalar(sa.select(Accelerator.id).where(Accelerator.name == fields["accelerator"]))
+        raise InvalidInput(
+            f"unknown site '{fields['site']}'", errors=[{"loc": ["site"], "msg": "unknown site"}]
+        )
+    acc_id = session.scalar(
+        sa.select(Accelerator.id).where(Accelerator.name == fields["accelerator"])
+    )
     if acc_id is None:
-        raise InvalidInput(f"unknown accelerator '{fields['accelerator']}'", errors=[{"loc": ["accelerator"], "msg": "unknown accelerator"}])
+        raise InvalidInput(
+            f"unknown accelerator '{fields['accelerator']}'",
+            errors=[{"loc": ["accelerator"], "msg": "unknown accelerator"}],
+        )
     values = {k: v for k, v in fields.items() if k not in ("site", "accelerator")}
-    session.add(Delivery(**values, site_id=site_id, accelerator_id=acc_id, state=DeliveryState.SCHEDULED))
+    session.add(
+        Delivery(**values, site_id=site_id, accelerator_id=acc_id, state=DeliveryState.SCHEDULED)
+    )
     session.flush()
     out = get_delivery(session, actor=actor, name=fields["name"])
     audit.record(session, actor, "delivery.create", "delivery", out.name, after=_view(out))
     return out
 
 
-def update_delivery(session: Session, *, actor: Principal, name: str, changes: dict[str, Any]) -> DeliveryOut:
+def update_delivery(
+    session: Session, *, actor: Principal, name: str, changes: dict[str, Any]
+) -> DeliveryOut:
     """Record a slip (new expected date), a changed quantity, a cancellation or the arrival."""
     actor.demand(Permission.FLEET_WRITE)
     delivery = session.scalar(sa.select(Delivery).where(Delivery.name == name).with_for_update())
@@ -86,7 +115,9 @@ def update_delivery(session: Session, *, actor: Principal, name: str, changes: d
         raise NotFound(f"delivery '{name}' not found")
     for required in ("expected_on", "state", "nodes"):
         if required in changes and changes[required] is None:
-            raise InvalidInput(f"{required} cannot be null", errors=[{"loc": [required], "msg": "null"}])
+            raise InvalidInput(
+                f"{required} cannot be null", errors=[{"loc": [required], "msg": "null"}]
+            )
     if delivery.state is not DeliveryState.SCHEDULED and changes:
         raise Conflict(f"delivery '{name}' is {delivery.state.value} and can no longer change")
     before = _view(get_delivery(session, actor=actor, name=name))
@@ -95,5 +126,7 @@ def update_delivery(session: Session, *, actor: Principal, name: str, changes: d
     session.flush()
     out = get_delivery(session, actor=actor, name=name)
     if _view(out) != before:
-        audit.record(session, actor, "delivery.update", "delivery", name, before=before, after=_view(out))
+        audit.record(
+            session, actor, "delivery.update", "delivery", name, before=before, after=_view(out)
+        )
     return out

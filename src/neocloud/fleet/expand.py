@@ -50,12 +50,16 @@ class DesiredFleet:
 
 def _names(pattern: str, count: int, start: int, path: PathT, **context: str) -> list[str]:
     if count > 1 and "{i" not in pattern:
-        raise ExpandError(path, f"count is {count} but the name '{pattern}' has no {{i}} to tell them apart")
+        raise ExpandError(
+            path, f"count is {count} but the name '{pattern}' has no {{i}} to tell them apart"
+        )
     try:
         return [pattern.format(i=i, **context) for i in range(start, start + count)]
     except KeyError as exc:
         known = ", ".join(["i", *context])
-        raise ExpandError(path, f"unknown placeholder {{{exc.args[0]}}} in '{pattern}' (known: {known})") from exc
+        raise ExpandError(
+            path, f"unknown placeholder {{{exc.args[0]}}} in '{pattern}' (known: {known})"
+        ) from exc
     except (ValueError, IndexError) as exc:
         raise ExpandError(path, f"bad name pattern '{pattern}': {exc}") from exc
 
@@ -70,33 +74,83 @@ def expand(spec: FleetFile) -> DesiredFleet:
         seen_fabrics: set[str] = set()
         for f_idx, fabric_spec in enumerate(site.fabrics):
             f_path = (*site_path, "fabrics", f_idx)
-            for fabric in _names(fabric_spec.name, fabric_spec.count, fabric_spec.start, (*f_path, "name"), site=site.name):
+            for fabric in _names(
+                fabric_spec.name,
+                fabric_spec.count,
+                fabric_spec.start,
+                (*f_path, "name"),
+                site=site.name,
+            ):
                 if not _TOPOLOGY_RE.match(fabric):
-                    raise ExpandError((*f_path, "name"), f"fabric name '{fabric}' may use only letters, digits, '.', '_' and '-' (63 at most)")
+                    raise ExpandError(
+                        (*f_path, "name"),
+                        f"fabric name '{fabric}' may use only letters, digits, '.', '_' and '-' (63 at most)",
+                    )
                 if fabric in seen_fabrics:
-                    raise ExpandError((*f_path, "name"), f"fabric '{fabric}' appears twice in site '{site.name}'")
+                    raise ExpandError(
+                        (*f_path, "name"), f"fabric '{fabric}' appears twice in site '{site.name}'"
+                    )
                 seen_fabrics.add(fabric)
                 out.fabrics.append((site.name, fabric))
                 seen_blocks: set[str] = set()
                 for b_idx, block_spec in enumerate(fabric_spec.blocks):
                     b_path = (*f_path, "blocks", b_idx)
-                    for block in _names(block_spec.name, block_spec.count, block_spec.start, (*b_path, "name"), site=site.name, fabric=fabric):
+                    for block in _names(
+                        block_spec.name,
+                        block_spec.count,
+                        block_spec.start,
+                        (*b_path, "name"),
+                        site=site.name,
+                        fabric=fabric,
+                    ):
                         if not _TOPOLOGY_RE.match(block):
-                            raise ExpandError((*b_path, "name"), f"block name '{block}' may use only letters, digits, '.', '_' and '-' (63 at most)")
+                            raise ExpandError(
+                                (*b_path, "name"),
+                                f"block name '{block}' may use only letters, digits, '.', '_' and '-' (63 at most)",
+                            )
                         if block in seen_blocks:
-                            raise ExpandError((*b_path, "name"), f"block '{block}' appears twice in fabric '{fabric}'")
+                            raise ExpandError(
+                                (*b_path, "name"),
+                                f"block '{block}' appears twice in fabric '{fabric}'",
+                            )
                         seen_blocks.add(block)
                         out.blocks.append((site.name, fabric, block))
                         for g_idx, group in enumerate(block_spec.nodes):
                             g_path = (*b_path, "nodes", g_idx)
-                            names = _names(group.name, group.count, group.start, (*g_path, "name"), site=site.name, fabric=fabric, block=block)
+                            names = _names(
+                                group.name,
+                                group.count,
+                                group.start,
+                                (*g_path, "name"),
+                                site=site.name,
+                                fabric=fabric,
+                                block=block,
+                            )
                             for name in names:
                                 if name in seen_nodes:
-                                    raise ExpandError((*g_path, "name"), f"node name '{name}' is generated twice; make the pattern unique (for example include {{fabric}} and {{block}})")
+                                    raise ExpandError(
+                                        (*g_path, "name"),
+                                        f"node name '{name}' is generated twice; make the pattern unique (for example include {{fabric}} and {{block}})",
+                                    )
                                 if not _NAME_RE.match(name):
-                                    raise ExpandError((*g_path, "name"), f"node name '{name}' may use only letters, digits, '.', '_' and '-' (120 at most)")
+                                    raise ExpandError(
+                                        (*g_path, "name"),
+                                        f"node name '{name}' may use only letters, digits, '.', '_' and '-' (120 at most)",
+                                    )
                                 seen_nodes[name] = g_path
-                                out.nodes.append(DesiredNode(name, site.name, fabric, block, group.accelerator, group.gpus, group.power_kw, group.initial_state, g_path))
+                                out.nodes.append(
+                                    DesiredNode(
+                                        name,
+                                        site.name,
+                                        fabric,
+                                        block,
+                                        group.accelerator,
+                                        group.gpus,
+                                        group.power_kw,
+                                        group.initial_state,
+                                        g_path,
+                                    )
+                                )
                             it_kw += group.power_kw * len(names)
                             gpus += group.gpus * len(names)
         out.site_it_kw[site.name] = it_kw

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from neocloud.fleet.models import NodeState, SiteState
 
-SITE_ORDER = [SiteState.PLANNED, SiteState.BUILDING, SiteState.LIVE, SiteState.DRAINING, SiteState.RETIRED]
+SITE_ORDER = [
+    SiteState.PLANNED,
+    SiteState.BUILDING,
+    SiteState.LIVE,
+    SiteState.DRAINING,
+    SiteState.RETIRED,
+]
 
 
 def site_move_allowed(old: SiteState, new: SiteState) -> bool:
@@ -19,7 +25,9 @@ def site_move_allowed(old: SiteState, new: SiteState) -> bool:
 # Moves an operator may make by hand; 'allocated' belongs to placement, 'retired' to the fleet file.
 NODE_MOVES: dict[NodeState, frozenset[NodeState]] = {
     NodeState.BURN_IN: frozenset({NodeState.AVAILABLE, NodeState.FAILED, NodeState.REPAIR}),
-    NodeState.AVAILABLE: frozenset({NodeState.DRAINING, NodeState.FAILED, NodeState.REPAIR, NodeState.BURN_IN}),
+    NodeState.AVAILABLE: frozenset(
+        {NodeState.DRAINING, NodeState.FAILED, NodeState.REPAIR, NodeState.BURN_IN}
+    ),
     NodeState.ALLOCATED: frozenset({NodeState.DRAINING, NodeState.FAILED}),
     NodeState.DRAINING: frozenset({NodeState.AVAILABLE, NodeState.REPAIR, NodeState.FAILED}),
     NodeState.FAILED: frozenset({NodeState.REPAIR, NodeState.AVAILABLE}),

@@ -16,10 +16,21 @@ from neocloud.fleet.lifecycle import NODE_MOVES, node_move_allowed
 from neocloud.fleet.models import Accelerator, Block, Fabric, Node, NodeState, Site
 from neocloud.fleet.schemas import NodeOut
 
-_COLUMNS = (Node.id, Node.name, Site.name, Fabric.name, Block.name, Accelerator.name, Node.gpus, Node.power_kw, Node.state, Node.updated_at)
+_COLUMNS = (
+    Node.id,
+    Node.name,
+    Site.name,
+    Fabric.name,
+    Block.name,
+    Accelerator.name,
+    Node.gpus,
+    Node.power_kw,
+    Node.state,
+    Node.updated_at,
+)
 
 
-def _select() -> sa.Select[Any]:
+def _select() -> sa.Select[*tuple[Any, ...]]:
     return (
         sa.select(*_COLUMNS)
         .join(Site, Node.site_id == Site.id)
@@ -31,7 +42,18 @@ def _select() -> sa.Select[Any]:
 
 def _out(row: Any) -> NodeOut:
     i, name, site, fabric, block, acc, gpus, kw, state, updated = row
-    return NodeOut(id=i, name=name, site=site, fabric=fabric, block=block, accelerator=acc, gpus=gpus, power_kw=kw, state=state, updated_at=updated)
+    return NodeOut(
+        id=i,
+        name=name,
+        site=site,
+        fabric=fabric,
+        block=block,
+        accelerator=acc,
+        gpus=gpus,
+        power_kw=kw,
+        state=state,
+        updated_at=updated,
+    )
 
 
 def list_nodes(
@@ -73,7 +95,9 @@ def get_node(session: Session, *, actor: Principal, name: str) -> NodeOut:
     return _out(row)
 
 
-def set_node_state(session: Session, *, actor: Principal, name: str, state: NodeState, reason: str | None = None) -> NodeOut:
+def set_node_state(
+    session: Session, *, actor: Principal, name: str, state: NodeState, reason: str | None = None
+) -> NodeOut:
     actor.demand(Permission.FLEET_WRITE)
     node = session.scalar(sa.select(Node).where(Node.name == name).with_for_update())
     if node is None:
@@ -87,6 +111,14 @@ def set_node_state(session: Session, *, actor: Principal, name: str, state: Node
             )
         before = {"state": node.state.value}
         node.state = state
-        audit.record(session, actor, "node.state", "node", name, before=before, after={"state": state.value, "reason": reason})
+        audit.record(
+            session,
+            actor,
+            "node.state",
+            "node",
+            name,
+            before=before,
+            after={"state": state.value, "reason": reason},
+        )
         session.flush()
     return get_node(session, actor=actor, name=name)

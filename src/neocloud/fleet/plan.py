@@ -21,10 +21,29 @@ from neocloud.fleet.lifecycle import site_move_allowed
 from neocloud.fleet.models import DeliveryState, NodeState, SiteState
 from neocloud.fleet.spec import FleetFile
 
-SITE_FIELDS = ("display_name", "location", "power_mw", "pue", "state",
-               "planned_on", "building_on", "live_on", "draining_on", "retired_on")
-DELIVERY_FIELDS = ("site", "fabric", "accelerator", "nodes", "gpus_per_node",
-                   "power_kw_per_node", "expected_on", "supplier", "state")
+SITE_FIELDS = (
+    "display_name",
+    "location",
+    "power_mw",
+    "pue",
+    "state",
+    "planned_on",
+    "building_on",
+    "live_on",
+    "draining_on",
+    "retired_on",
+)
+DELIVERY_FIELDS = (
+    "site",
+    "fabric",
+    "accelerator",
+    "nodes",
+    "gpus_per_node",
+    "power_kw_per_node",
+    "expected_on",
+    "supplier",
+    "state",
+)
 ACCELERATOR_FIELDS = ("vendor", "memory_gb", "tdp_w", "bf16_tflops")
 
 
@@ -66,7 +85,9 @@ class PlanError(Exception):
 @dataclass
 class FleetPlan:
     accelerators_create: list[dict[str, Any]] = field(default_factory=list)
-    accelerators_update: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    accelerators_update: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(
+        default_factory=list
+    )
     sites_create: list[dict[str, Any]] = field(default_factory=list)
     sites_update: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     fabrics_create: list[tuple[str, str]] = field(default_factory=list)
@@ -75,7 +96,9 @@ class FleetPlan:
     nodes_update: list[tuple[StoredNode, DesiredNode, list[str]]] = field(default_factory=list)
     nodes_retire: list[StoredNode] = field(default_factory=list)
     deliveries_create: list[dict[str, Any]] = field(default_factory=list)
-    deliveries_update: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    deliveries_update: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(
+        default_factory=list
+    )
     deliveries_cancel: list[str] = field(default_factory=list)
 
     @property
@@ -108,30 +131,80 @@ class FleetPlan:
     def _changes(self, sample: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for a in self.accelerators_create:
-            out.append({"op": "create", "kind": "accelerator", "name": a["name"], "after": _jsonable(a)})
+            out.append(
+                {"op": "create", "kind": "accelerator", "name": a["name"], "after": _jsonable(a)}
+            )
         for name, before, after in self.accelerators_update:
-            out.append({"op": "update", "kind": "accelerator", "name": name, "before": _jsonable(before), "after": _jsonable(after)})
+            out.append(
+                {
+                    "op": "update",
+                    "kind": "accelerator",
+                    "name": name,
+                    "before": _jsonable(before),
+                    "after": _jsonable(after),
+                }
+            )
         for s in self.sites_create:
             out.append({"op": "create", "kind": "site", "name": s["name"], "after": _jsonable(s)})
         for name, before, after in self.sites_update:
-            out.append({"op": "update", "kind": "site", "name": name, "before": _jsonable(before), "after": _jsonable(after)})
+            out.append(
+                {
+                    "op": "update",
+                    "kind": "site",
+                    "name": name,
+                    "before": _jsonable(before),
+                    "after": _jsonable(after),
+                }
+            )
         for op, nodes in (("create", self.nodes_create), ("retire", self.nodes_retire)):
             groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
             for n in nodes:
                 groups[(n.site, n.fabric)].append(n)
             for (site, fabric), members in groups.items():
-                out.append({"op": op, "kind": "nodes", "site": site, "fabric": fabric, "count": len(members),
-                            "gpus": sum(m.gpus for m in members), "sample": [m.name for m in members[:sample]]})
+                out.append(
+                    {
+                        "op": op,
+                        "kind": "nodes",
+                        "site": site,
+                        "fabric": fabric,
+                        "count": len(members),
+                        "gpus": sum(m.gpus for m in members),
+                        "sample": [m.name for m in members[:sample]],
+                    }
+                )
         for stored, desired, fields in self.nodes_update[: sample * 10]:
-            out.append({"op": "update", "kind": "node", "name": stored.name,
-                        "before": {f: _jsonable_value(getattr(stored, f)) for f in fields},
-                        "after": {f: _jsonable_value(_desired_value(desired, f)) for f in fields}})
+            out.append(
+                {
+                    "op": "update",
+                    "kind": "node",
+                    "name": stored.name,
+                    "before": {f: _jsonable_value(getattr(stored, f)) for f in fields},
+                    "after": {f: _jsonable_value(_desired_value(desired, f)) for f in fields},
+                }
+            )
         if len(self.nodes_update) > sample * 10:
-            out.append({"op": "update", "kind": "nodes", "count": len(self.nodes_update) - sample * 10, "note": "more node updates not listed"})
+            out.append(
+                {
+                    "op": "update",
+                    "kind": "nodes",
+                    "count": len(self.nodes_update) - sample * 10,
+                    "note": "more node updates not listed",
+                }
+            )
         for d in self.deliveries_create:
-            out.append({"op": "create", "kind": "delivery", "name": d["name"], "after": _jsonable(d)})
+            out.append(
+                {"op": "create", "kind": "delivery", "name": d["name"], "after": _jsonable(d)}
+            )
         for name, before, after in self.deliveries_update:
-            out.append({"op": "update", "kind": "delivery", "name": name, "before": _jsonable(before), "after": _jsonable(after)})
+            out.append(
+                {
+                    "op": "update",
+                    "kind": "delivery",
+                    "name": name,
+                    "before": _jsonable(before),
+                    "after": _jsonable(after),
+                }
+            )
         for name in self.deliveries_cancel:
             out.append({"op": "cancel", "kind": "delivery", "name": name})
         return out
@@ -163,7 +236,9 @@ def _differs(a: Any, b: Any) -> bool:
     return bool(a != b)
 
 
-def _changed(stored: dict[str, Any], desired: dict[str, Any], fields: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _changed(
+    stored: dict[str, Any], desired: dict[str, Any], fields: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     before = {f: stored.get(f) for f in fields if _differs(stored.get(f), desired.get(f))}
     after = {f: desired.get(f) for f in before}
     return before, after
@@ -195,7 +270,10 @@ def _plan_accelerators(spec: FleetFile, snap: Snapshot, p: FleetPlan) -> None:
             continue
         before, after = _changed(stored, want, ACCELERATOR_FIELDS)
         if before and stored.get("builtin"):
-            raise PlanError(path, f"'{acc.name}' is a built-in accelerator and cannot be redefined; give the custom chip another name")
+            raise PlanError(
+                path,
+                f"'{acc.name}' is a built-in accelerator and cannot be redefined; give the custom chip another name",
+            )
         if before:
             p.accelerators_update.append((acc.name, before, after))
 
@@ -208,8 +286,11 @@ def _plan_sites(spec: FleetFile, desired: DesiredFleet, snap: Snapshot, p: Fleet
             raise PlanError((*path, "name"), f"site '{site.name}' is defined twice")
         managed.add(site.name)
         want: dict[str, Any] = {
-            "display_name": site.display_name, "location": site.location, "power_mw": site.power_mw,
-            "pue": site.pue, "state": site.state,
+            "display_name": site.display_name,
+            "location": site.location,
+            "power_mw": site.power_mw,
+            "pue": site.pue,
+            "state": site.state,
             **{f"{k}_on": v for k, v in site.dates.model_dump().items()},
         }
         it_kw = desired.site_it_kw.get(site.name, Decimal(0))
@@ -225,43 +306,69 @@ def _plan_sites(spec: FleetFile, desired: DesiredFleet, snap: Snapshot, p: Fleet
             p.sites_create.append({"name": site.name, **want})
             continue
         if not site_move_allowed(stored["state"], site.state):
-            raise PlanError((*path, "state"), f"site '{site.name}' cannot go from {stored['state'].value} to {site.state.value}")
+            raise PlanError(
+                (*path, "state"),
+                f"site '{site.name}' cannot go from {stored['state'].value} to {site.state.value}",
+            )
         before, after = _changed(stored, want, SITE_FIELDS)
         if before:
             p.sites_update.append((site.name, before, after))
     return managed
 
 
-def _plan_nodes(desired: DesiredFleet, snap: Snapshot, accelerators: set[str], managed: set[str], p: FleetPlan) -> None:
+def _plan_nodes(
+    desired: DesiredFleet, snap: Snapshot, accelerators: set[str], managed: set[str], p: FleetPlan
+) -> None:
     stored_nodes = snap.nodes
     wanted: set[str] = set()
     for node in desired.nodes:
         if node.accelerator not in accelerators:
-            raise PlanError((*node.path, "accelerator"), f"unknown accelerator '{node.accelerator}' (known: {', '.join(sorted(accelerators))})")
+            raise PlanError(
+                (*node.path, "accelerator"),
+                f"unknown accelerator '{node.accelerator}' (known: {', '.join(sorted(accelerators))})",
+            )
         wanted.add(node.name)
         stored = stored_nodes.get(node.name)
         if stored is None:
             p.nodes_create.append(node)
             continue
-        fields = [f for f in ("site", "fabric", "block", "accelerator", "gpus", "power_kw") if _differs(getattr(stored, f), getattr(node, f))]
+        fields = [
+            f
+            for f in ("site", "fabric", "block", "accelerator", "gpus", "power_kw")
+            if _differs(getattr(stored, f), getattr(node, f))
+        ]
         if stored.state is NodeState.RETIRED:
             fields.append("state")
         elif fields and stored.state is NodeState.ALLOCATED:
-            raise PlanError(node.path, f"node '{node.name}' is allocated; drain it before changing its {', '.join(fields)}", conflict=True)
+            raise PlanError(
+                node.path,
+                f"node '{node.name}' is allocated; drain it before changing its {', '.join(fields)}",
+                conflict=True,
+            )
         if fields:
             p.nodes_update.append((stored, node, fields))
     blocked: list[str] = []
     for stored in stored_nodes.values():
-        if stored.site in managed and stored.name not in wanted and stored.state is not NodeState.RETIRED:
+        if (
+            stored.site in managed
+            and stored.name not in wanted
+            and stored.state is not NodeState.RETIRED
+        ):
             if stored.state is NodeState.ALLOCATED:
                 blocked.append(stored.name)
             p.nodes_retire.append(stored)
     if blocked:
         site = stored_nodes[blocked[0]].site
-        raise PlanError(("sites",), f"{len(blocked)} allocated node(s) would be removed (e.g. {', '.join(blocked[:5])} in site '{site}'); drain them first", conflict=True)
+        raise PlanError(
+            ("sites",),
+            f"{len(blocked)} allocated node(s) would be removed (e.g. {', '.join(blocked[:5])} in site '{site}'); drain them first",
+            conflict=True,
+        )
 
 
-def _plan_deliveries(spec: FleetFile, snap: Snapshot, accelerators: set[str], managed: set[str], p: FleetPlan) -> None:
+def _plan_deliveries(
+    spec: FleetFile, snap: Snapshot, accelerators: set[str], managed: set[str], p: FleetPlan
+) -> None:
     sites = set(snap.sites) | managed
     seen: set[str] = set()
     for idx, d in enumerate(spec.deliveries):
@@ -284,8 +391,12 @@ def _plan_deliveries(spec: FleetFile, snap: Snapshot, accelerators: set[str], ma
         if before:
             p.deliveries_update.append((d.name, before, after))
     for name, stored in snap.deliveries.items():
-        if stored["site"] in managed and name not in seen and stored["state"] is DeliveryState.SCHEDULED:
+        if (
+            stored["site"] in managed
+            and name not in seen
+            and stored["state"] is DeliveryState.SCHEDULED
+        ):
             p.deliveries_cancel.append(name)
 
 
-__all__ = ["FleetPlan", "PlanError", "Snapshot", "StoredNode", "plan", "SiteState"]
+__all__ = ["FleetPlan", "PlanError", "SiteState", "Snapshot", "StoredNode", "plan"]

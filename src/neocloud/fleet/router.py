@@ -38,20 +38,29 @@ CatalogWriter = Annotated[Principal, Depends(require(P.CATALOG_WRITE))]
 
 
 @router.get("/accelerators", response_model=PageOut[AcceleratorOut])
-def list_accelerators(session: SessionDep, page: PageDep, actor: CatalogReader) -> PageOut[AcceleratorOut]:
+def list_accelerators(
+    session: SessionDep, page: PageDep, actor: CatalogReader
+) -> PageOut[AcceleratorOut]:
     with session.begin():
         result = catalog.list_accelerators(session, actor=actor, page=page)
-        return PageOut(items=[AcceleratorOut.model_validate(a, from_attributes=True) for a in result.items], next_cursor=result.next_cursor)
+        return PageOut(
+            items=[AcceleratorOut.model_validate(a, from_attributes=True) for a in result.items],
+            next_cursor=result.next_cursor,
+        )
 
 
 @router.get("/accelerators/{accelerator}", response_model=AcceleratorOut)
 def get_accelerator(accelerator: str, session: SessionDep, actor: CatalogReader) -> AcceleratorOut:
     with session.begin():
-        return AcceleratorOut.model_validate(catalog.get_accelerator(session, actor=actor, name=accelerator), from_attributes=True)
+        return AcceleratorOut.model_validate(
+            catalog.get_accelerator(session, actor=actor, name=accelerator), from_attributes=True
+        )
 
 
 @router.post("/accelerators", status_code=status.HTTP_201_CREATED, response_model=AcceleratorOut)
-def create_accelerator(body: AcceleratorCreate, session: SessionDep, actor: CatalogWriter) -> AcceleratorOut:
+def create_accelerator(
+    body: AcceleratorCreate, session: SessionDep, actor: CatalogWriter
+) -> AcceleratorOut:
     """Add a custom chip to the catalog (the built-in ones cannot be changed)."""
     with session.begin():
         row = catalog.create_accelerator(session, actor=actor, **body.model_dump())
@@ -59,9 +68,13 @@ def create_accelerator(body: AcceleratorCreate, session: SessionDep, actor: Cata
 
 
 @router.patch("/accelerators/{accelerator}", response_model=AcceleratorOut)
-def update_accelerator(accelerator: str, body: AcceleratorUpdate, session: SessionDep, actor: CatalogWriter) -> AcceleratorOut:
+def update_accelerator(
+    accelerator: str, body: AcceleratorUpdate, session: SessionDep, actor: CatalogWriter
+) -> AcceleratorOut:
     with session.begin():
-        row = catalog.update_accelerator(session, actor=actor, name=accelerator, changes=body.model_dump(exclude_unset=True))
+        row = catalog.update_accelerator(
+            session, actor=actor, name=accelerator, changes=body.model_dump(exclude_unset=True)
+        )
         return AcceleratorOut.model_validate(row, from_attributes=True)
 
 
@@ -95,7 +108,9 @@ def get_site(site: str, session: SessionDep, actor: Reader) -> SiteOut:
 def update_site(site: str, body: SiteUpdate, session: SessionDep, actor: Writer) -> SiteOut:
     """Change power, PUE or lifecycle; refused with the figures if the nodes would no longer fit."""
     with session.begin():
-        return sites.update_site(session, actor=actor, name=site, changes=body.model_dump(exclude_unset=True))
+        return sites.update_site(
+            session, actor=actor, name=site, changes=body.model_dump(exclude_unset=True)
+        )
 
 
 @router.delete("/sites/{site}", status_code=status.HTTP_204_NO_CONTENT)
@@ -128,7 +143,16 @@ def list_nodes(
     state: NodeState | None = None,
 ) -> PageOut[NodeOut]:
     with session.begin():
-        result = nodes.list_nodes(session, actor=actor, page=page, site=site, fabric=fabric, block=block, accelerator=accelerator, state=state)
+        result = nodes.list_nodes(
+            session,
+            actor=actor,
+            page=page,
+            site=site,
+            fabric=fabric,
+            block=block,
+            accelerator=accelerator,
+            state=state,
+        )
         return PageOut(items=result.items, next_cursor=result.next_cursor)
 
 
@@ -142,7 +166,9 @@ def get_node(node: str, session: SessionDep, actor: Reader) -> NodeOut:
 def update_node(node: str, body: NodeUpdate, session: SessionDep, actor: Writer) -> NodeOut:
     """Move a node through its lifecycle by hand (burn-in, available, draining, failed, repair)."""
     with session.begin():
-        return nodes.set_node_state(session, actor=actor, name=node, state=body.state, reason=body.reason)
+        return nodes.set_node_state(
+            session, actor=actor, name=node, state=body.state, reason=body.reason
+        )
 
 
 @router.get("/deliveries", response_model=PageOut[DeliveryOut])
@@ -171,16 +197,23 @@ def get_delivery(delivery: str, session: SessionDep, actor: Reader) -> DeliveryO
 
 
 @router.patch("/deliveries/{delivery}", response_model=DeliveryOut)
-def update_delivery(delivery: str, body: DeliveryUpdate, session: SessionDep, actor: Writer) -> DeliveryOut:
+def update_delivery(
+    delivery: str, body: DeliveryUpdate, session: SessionDep, actor: Writer
+) -> DeliveryOut:
     with session.begin():
-        return deliveries.update_delivery(session, actor=actor, name=delivery, changes=body.model_dump(exclude_unset=True))
+        return deliveries.update_delivery(
+            session, actor=actor, name=delivery, changes=body.model_dump(exclude_unset=True)
+        )
 
 
 FLEET_FILE_BODY = {
     "requestBody": {
         "required": True,
         "description": "A fleet file (YAML; JSON is accepted too). See docs/fleet-file.md.",
-        "content": {"application/yaml": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "object"}}},
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
     }
 }
 

@@ -81,7 +81,9 @@ class SiteOut(BaseModel):
     gpus_by_accelerator: dict[str, int]
     gpus_by_state: dict[str, int]
     it_power_mw: Decimal = Field(description="IT power of the nodes in service")
-    installed_power_mw: Decimal = Field(description="IT power x PUE: what the nodes draw at full load")
+    installed_power_mw: Decimal = Field(
+        description="IT power x PUE: what the nodes draw at full load"
+    )
     committed_power_mw: Decimal = Field(description="facility power of allocated nodes")
     headroom_mw: Decimal = Field(description="facility power not yet taken by installed nodes")
     scheduled_gpus: int = Field(description="GPUs in scheduled deliveries")

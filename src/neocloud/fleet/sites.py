@@ -16,15 +16,39 @@ from neocloud.core.errors import Conflict, InvalidInput, NotFound
 from neocloud.core.paging import Page, PageRequest, encode_cursor
 from neocloud.core.units import facility_mw
 from neocloud.fleet.lifecycle import site_move_allowed
-from neocloud.fleet.models import Accelerator, Block, Delivery, DeliveryState, Fabric, Node, NodeState, Site
+from neocloud.fleet.models import (
+    Accelerator,
+    Block,
+    Delivery,
+    DeliveryState,
+    Fabric,
+    Node,
+    NodeState,
+    Site,
+)
 from neocloud.fleet.schemas import BlockOut, FabricOut, SiteOut
 
-MUTABLE = ("display_name", "location", "power_mw", "pue", "state", "planned_on", "building_on", "live_on", "draining_on", "retired_on")
+MUTABLE = (
+    "display_name",
+    "location",
+    "power_mw",
+    "pue",
+    "state",
+    "planned_on",
+    "building_on",
+    "live_on",
+    "draining_on",
+    "retired_on",
+)
 MW = Decimal("0.001")
 
 
 def _view(s: Site) -> dict[str, Any]:
-    return {f: (v.isoformat() if hasattr(v, "isoformat") else str(v) if v is not None else None) for f in MUTABLE for v in [getattr(s, f)]}
+    return {
+        f: (v.isoformat() if hasattr(v, "isoformat") else str(v) if v is not None else None)
+        for f in MUTABLE
+        for v in [getattr(s, f)]
+    }
 
 
 def site_by_name(session: Session, name: str) -> Site:
@@ -36,7 +60,9 @@ def site_by_name(session: Session, name: str) -> Site:
 
 def it_power_kw(session: Session, site_id: int) -> Decimal:
     total = session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Node.power_kw), 0)).where(Node.site_id == site_id, Node.state != NodeState.RETIRED)
+        sa.select(sa.func.coalesce(sa.func.sum(Node.power_kw), 0)).where(
+            Node.site_id == site_id, Node.state != NodeState.RETIRED
+        )
     )
     return Decimal(total or 0)
 
@@ -55,11 +81,25 @@ def summarize(session: Session, sites: list[Site]) -> list[SiteOut]:
     """Site rows with GPU and power aggregates, from one GROUP BY over their nodes."""
     ids = [s.id for s in sites]
     by_site: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"gpus": 0, "nodes": 0, "it_kw": Decimal(0), "alloc_kw": Decimal(0), "acc": defaultdict(int), "state": defaultdict(int)}
+        lambda: {
+            "gpus": 0,
+            "nodes": 0,
+            "it_kw": Decimal(0),
+            "alloc_kw": Decimal(0),
+            "acc": defaultdict(int),
+            "state": defaultdict(int),
+        }
     )
     if ids:
         rows = session.execute(
-            sa.select(Node.site_id, Accelerator.name, Node.state, sa.func.count(), sa.func.sum(Node.gpus), sa.func.sum(Node.power_kw))
+            sa.select(
+                Node.site_id,
+                Accelerator.name,
+                Node.state,
+                sa.func.count(),
+                sa.func.sum(Node.gpus),
+                sa.func.sum(Node.power_kw),
+            )
             .join(Accelerator, Node.accelerator_id == Accelerator.id)
             .where(Node.site_id.in_(ids))
             .group_by(Node.site_id, Accelerator.name, Node.state)
@@ -75,25 +115,43 @@ def summarize(session: Session, sites: list[Site]) -> list[SiteOut]:
             agg["acc"][acc] += int(gpus)
             if state == NodeState.ALLOCATED:
                 agg["alloc_kw"] += Decimal(kw)
-    scheduled = dict(
-        session.execute(
-            sa.select(Delivery.site_id, sa.func.sum(Delivery.nodes * Delivery.gpus_per_node))
-            .where(Delivery.site_id.in_(ids), Delivery.state == DeliveryState.SCHEDULED)
-            .group_by(Delivery.site_id)
-        ).all()
-    ) if ids else {}
+    scheduled = (
+        dict(
+            session.execute(
+                sa.select(Delivery.site_id, sa.func.sum(Delivery.nodes * Delivery.gpus_per_node))
+                .where(Delivery.site_id.in_(ids), Delivery.state == DeliveryState.SCHEDULED)
+                .group_by(Delivery.site_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
     out = []
     for s in sites:
         agg = by_site[s.id]
         installed = facility_mw(agg["it_kw"], s.pue)
         out.append(
             SiteOut(
-                name=s.name, display_name=s.display_name, location=s.location, state=s.state, power_mw=s.power_mw, pue=s.pue,
-                gpus=agg["gpus"], nodes=agg["nodes"], gpus_by_accelerator=dict(agg["acc"]), gpus_by_state=dict(agg["state"]),
-                it_power_mw=(agg["it_kw"] / 1000).quantize(MW), installed_power_mw=installed,
-                committed_power_mw=facility_mw(agg["alloc_kw"], s.pue), headroom_mw=s.power_mw - installed,
+                name=s.name,
+                display_name=s.display_name,
+                location=s.location,
+                state=s.state,
+                power_mw=s.power_mw,
+                pue=s.pue,
+                gpus=agg["gpus"],
+                nodes=agg["nodes"],
+                gpus_by_accelerator=dict(agg["acc"]),
+                gpus_by_state=dict(agg["state"]),
+                it_power_mw=(agg["it_kw"] / 1000).quantize(MW),
+                installed_power_mw=installed,
+                committed_power_mw=facility_mw(agg["alloc_kw"], s.pue),
+                headroom_mw=s.power_mw - installed,
                 scheduled_gpus=int(scheduled.get(s.id, 0) or 0),
-                planned_on=s.planned_on, building_on=s.building_on, live_on=s.live_on, draining_on=s.draining_on, retired_on=s.retired_on,
+                planned_on=s.planned_on,
+                building_on=s.building_on,
+                live_on=s.live_on,
+                draining_on=s.draining_on,
+                retired_on=s.retired_on,
             )
         )
     return out
@@ -118,7 +176,10 @@ def get_site(session: Session, *, actor: Principal, name: str) -> SiteOut:
 def create_site(session: Session, *, actor: Principal, fields: dict[str, Any]) -> SiteOut:
     actor.demand(Permission.FLEET_WRITE)
     if session.scalar(sa.select(Site.id).where(Site.name == fields["name"])) is not None:
-        raise Conflict(f"a site named '{fields['name']}' already exists", errors=[{"loc": ["name"], "msg": "duplicate"}])
+        raise Conflict(
+            f"a site named '{fields['name']}' already exists",
+            errors=[{"loc": ["name"], "msg": "duplicate"}],
+        )
     site = Site(**fields)
     session.add(site)
     session.flush()
@@ -126,16 +187,28 @@ def create_site(session: Session, *, actor: Principal, fields: dict[str, Any]) -
     return summarize(session, [site])[0]
 
 
-def update_site(session: Session, *, actor: Principal, name: str, changes: dict[str, Any]) -> SiteOut:
+def update_site(
+    session: Session, *, actor: Principal, name: str, changes: dict[str, Any]
+) -> SiteOut:
     actor.demand(Permission.FLEET_WRITE)
     site = site_by_name(session, name)
     for required in ("location", "power_mw", "pue", "state"):
         if required in changes and changes[required] is None:
-            raise InvalidInput(f"{required} cannot be null", errors=[{"loc": [required], "msg": "null"}])
+            raise InvalidInput(
+                f"{required} cannot be null", errors=[{"loc": [required], "msg": "null"}]
+            )
     if "state" in changes and not site_move_allowed(site.state, changes["state"]):
-        raise Conflict(f"site '{name}' cannot go from {site.state.value} to {changes['state'].value}", errors=[{"loc": ["state"], "msg": "not allowed"}])
+        raise Conflict(
+            f"site '{name}' cannot go from {site.state.value} to {changes['state'].value}",
+            errors=[{"loc": ["state"], "msg": "not allowed"}],
+        )
     if "power_mw" in changes or "pue" in changes:
-        check_power(name, changes.get("power_mw", site.power_mw), changes.get("pue", site.pue), it_power_kw(session, site.id))
+        check_power(
+            name,
+            changes.get("power_mw", site.power_mw),
+            changes.get("pue", site.pue),
+            it_power_kw(session, site.id),
+        )
     before = _view(site)
     for key, value in changes.items():
         setattr(site, key, value)
@@ -148,10 +221,20 @@ def update_site(session: Session, *, actor: Principal, name: str, changes: dict[
 def delete_site(session: Session, *, actor: Principal, name: str) -> None:
     actor.demand(Permission.FLEET_WRITE)
     site = site_by_name(session, name)
-    nodes = session.scalar(sa.select(sa.func.count()).select_from(Node).where(Node.site_id == site.id)) or 0
-    deliveries = session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(Delivery.site_id == site.id)) or 0
+    nodes = (
+        session.scalar(sa.select(sa.func.count()).select_from(Node).where(Node.site_id == site.id))
+        or 0
+    )
+    deliveries = (
+        session.scalar(
+            sa.select(sa.func.count()).select_from(Delivery).where(Delivery.site_id == site.id)
+        )
+        or 0
+    )
     if nodes or deliveries:
-        raise Conflict(f"site '{name}' has {nodes} node(s) and {deliveries} deliveries; retire it instead of deleting it")
+        raise Conflict(
+            f"site '{name}' has {nodes} node(s) and {deliveries} deliveries; retire it instead of deleting it"
+        )
     audit.record(session, actor, "site.delete", "site", name, before=_view(site))
     session.delete(site)
 
@@ -159,16 +242,33 @@ def delete_site(session: Session, *, actor: Principal, name: str) -> None:
 def list_fabrics(session: Session, *, actor: Principal, site: str) -> list[FabricOut]:
     actor.demand(Permission.FLEET_READ)
     s = site_by_name(session, site)
-    blocks = dict(session.execute(sa.select(Block.fabric_id, sa.func.count()).join(Fabric).where(Fabric.site_id == s.id).group_by(Block.fabric_id)).all())
+    blocks = dict(
+        session.execute(
+            sa.select(Block.fabric_id, sa.func.count())
+            .join(Fabric)
+            .where(Fabric.site_id == s.id)
+            .group_by(Block.fabric_id)
+        ).all()
+    )
     nodes = {
         f: (int(c), int(g or 0))
         for f, c, g in session.execute(
-            sa.select(Node.fabric_id, sa.func.count(), sa.func.sum(Node.gpus)).where(Node.site_id == s.id, Node.state != NodeState.RETIRED).group_by(Node.fabric_id)
+            sa.select(Node.fabric_id, sa.func.count(), sa.func.sum(Node.gpus))
+            .where(Node.site_id == s.id, Node.state != NodeState.RETIRED)
+            .group_by(Node.fabric_id)
         )
     }
     return [
-        FabricOut(name=f.name, site=site, blocks=int(blocks.get(f.id, 0)), nodes=nodes.get(f.id, (0, 0))[0], gpus=nodes.get(f.id, (0, 0))[1])
-        for f in session.scalars(sa.select(Fabric).where(Fabric.site_id == s.id).order_by(Fabric.name))
+        FabricOut(
+            name=f.name,
+            site=site,
+            blocks=int(blocks.get(f.id, 0)),
+            nodes=nodes.get(f.id, (0, 0))[0],
+            gpus=nodes.get(f.id, (0, 0))[1],
+        )
+        for f in session.scalars(
+            sa.select(Fabric).where(Fabric.site_id == s.id).order_by(Fabric.name)
+        )
     ]
 
 
@@ -188,6 +288,15 @@ def list_blocks(session: Session, *, actor: Principal, site: str, fabric: str) -
         )
     }
     return [
-        BlockOut(name=b.name, fabric=fabric, site=site, nodes=stats.get(b.id, (0, 0, 0))[0], gpus=stats.get(b.id, (0, 0, 0))[1], gpus_available=stats.get(b.id, (0, 0, 0))[2])
-        for b in session.scalars(sa.select(Block).where(Block.fabric_id == f.id).order_by(Block.name))
+        BlockOut(
+            name=b.name,
+            fabric=fabric,
+            site=site,
+            nodes=stats.get(b.id, (0, 0, 0))[0],
+            gpus=stats.get(b.id, (0, 0, 0))[1],
+            gpus_available=stats.get(b.id, (0, 0, 0))[2],
+        )
+        for b in session.scalars(
+            sa.select(Block).where(Block.fabric_id == f.id).order_by(Block.name)
+        )
     ]

@@ -19,7 +19,9 @@ MAX_NODE_KW = Decimal(2000)
 MAX_SITE_MW = Decimal(100_000)
 MAX_COUNT = 1_000_000
 
-Pattern = Annotated[str, Field(min_length=1, max_length=120, description="name or pattern such as 'n{i:03d}'")]
+Pattern = Annotated[
+    str, Field(min_length=1, max_length=120, description="name or pattern such as 'n{i:03d}'")
+]
 Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 
 

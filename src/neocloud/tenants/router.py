@@ -19,10 +19,14 @@ router = APIRouter(tags=["tenants"])
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
 def create_tenant(
-    body: TenantCreate, session: SessionDep, actor: Annotated[Principal, Depends(require(P.TENANTS_WRITE))]
+    body: TenantCreate,
+    session: SessionDep,
+    actor: Annotated[Principal, Depends(require(P.TENANTS_WRITE))],
 ) -> TenantOut:
     with session.begin():
-        return TenantOut.model_validate(service.create_tenant(session, actor=actor, **body.model_dump()))
+        return TenantOut.model_validate(
+            service.create_tenant(session, actor=actor, **body.model_dump())
+        )
 
 
 @router.get("/tenants", response_model=PageOut[TenantOut])
@@ -34,7 +38,10 @@ def list_tenants(
 ) -> PageOut[TenantOut]:
     with session.begin():
         result = service.list_tenants(session, actor=actor, page=page, kind=kind)
-        return PageOut(items=[TenantOut.model_validate(t) for t in result.items], next_cursor=result.next_cursor)
+        return PageOut(
+            items=[TenantOut.model_validate(t) for t in result.items],
+            next_cursor=result.next_cursor,
+        )
 
 
 @router.get("/tenants/{tenant}", response_model=TenantOut)
@@ -54,4 +61,6 @@ def update_tenant(
 ) -> TenantOut:
     with session.begin():
         changes = body.model_dump(exclude_unset=True)
-        return TenantOut.model_validate(service.update_tenant(session, actor=actor, name=tenant, changes=changes))
+        return TenantOut.model_validate(
+            service.update_tenant(session, actor=actor, name=tenant, changes=changes)
+        )

@@ -39,15 +39,34 @@ def create_tenant(
     if actor.tenant_id is not None:
         raise NotFound("tenants cannot be created with a tenant token")
     if session.scalar(sa.select(Tenant.id).where(Tenant.name == name)) is not None:
-        raise Conflict(f"a tenant named '{name}' already exists", errors=[{"loc": ["name"], "msg": "duplicate"}])
-    tenant = Tenant(name=name, display_name=display_name, kind=kind, currency=currency, contact_email=contact_email)
+        raise Conflict(
+            f"a tenant named '{name}' already exists",
+            errors=[{"loc": ["name"], "msg": "duplicate"}],
+        )
+    tenant = Tenant(
+        name=name,
+        display_name=display_name,
+        kind=kind,
+        currency=currency,
+        contact_email=contact_email,
+    )
     session.add(tenant)
     session.flush()
-    audit.record(session, actor, "tenant.create", "tenant", tenant.name, tenant_id=tenant.id, after=_view(tenant))
+    audit.record(
+        session,
+        actor,
+        "tenant.create",
+        "tenant",
+        tenant.name,
+        tenant_id=tenant.id,
+        after=_view(tenant),
+    )
     return tenant
 
 
-def list_tenants(session: Session, *, actor: Principal, page: PageRequest, kind: TenantKind | None = None) -> Page[Tenant]:
+def list_tenants(
+    session: Session, *, actor: Principal, page: PageRequest, kind: TenantKind | None = None
+) -> Page[Tenant]:
     actor.demand(Permission.TENANTS_READ)
     stmt = actor.scope(sa.select(Tenant), Tenant.id)
     if kind is not None:
@@ -64,15 +83,28 @@ def get_tenant(session: Session, *, actor: Principal, name: str) -> Tenant:
     return tenant
 
 
-def update_tenant(session: Session, *, actor: Principal, name: str, changes: dict[str, Any]) -> Tenant:
+def update_tenant(
+    session: Session, *, actor: Principal, name: str, changes: dict[str, Any]
+) -> Tenant:
     actor.demand(Permission.TENANTS_WRITE)
     tenant = get_tenant(session, actor=actor, name=name)
     for required in ("display_name", "currency"):
         if required in changes and changes[required] is None:
-            raise InvalidInput(f"{required} cannot be null", errors=[{"loc": [required], "msg": "null"}])
+            raise InvalidInput(
+                f"{required} cannot be null", errors=[{"loc": [required], "msg": "null"}]
+            )
     before = _view(tenant)
     for field, value in changes.items():
         setattr(tenant, field, value)
     if _view(tenant) != before:
-        audit.record(session, actor, "tenant.update", "tenant", tenant.name, tenant_id=tenant.id, before=before, after=_view(tenant))
+        audit.record(
+            session,
+            actor,
+            "tenant.update",
+            "tenant",
+            tenant.name,
+            tenant_id=tenant.id,
+            before=before,
+            after=_view(tenant),
+        )
     return tenant

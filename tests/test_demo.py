@@ -1,0 +1,68 @@
+"""`neocloud demo` serves the built-in scenario on embedded SQLite with no other service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import pg_exec, pg_url
+from tests.servers import running
+
+
+def test_demo_serves_the_scenario(tmp_path: Path) -> None:
+    with running(["demo", "--data-dir", str(tmp_path)], env={"NEOCLOUD_DB_URL": ""}) as url:
+        token = (tmp_path / "admin-token").read_text().strip()
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        sites = {s["name"]: s for s in api.get("/v1/sites").json()["items"]}
+        first, second = sites["memphis-1"], sites["memphis-2"]
+        # the Colossus-1-like site: about 230k GPUs of H100, H200 and GB200 within about 300 MW
+        assert 220_000 <= first["gpus"] <= 240_000
+        assert set(first["gpus_by_accelerator"]) == {"H100", "H200", "GB200"}
+        assert float(first["installed_power_mw"]) <= float(first["power_mw"]) == 300
+        # the newer site grows through scheduled GB300 deliveries; the orbital one is planned
+        assert second["scheduled_gpus"] > 0 and sites["orbital-1"]["state"] == "planned"
+        assert 290_000 <= sum(s["gpus"] for s in sites.values()) <= 310_000
+        deliveries = api.get("/v1/deliveries").json()["items"]
+        assert {d["accelerator"] for d in deliveries} == {"GB300"}
+        tenants = {t["name"]: t["kind"] for t in api.get("/v1/tenants").json()["items"]}
+        assert tenants == {
+            "training": "internal",
+            "meridian-labs": "customer",
+            "codeloom": "customer",
+        }
+        assert api.get("/v1/nodes", params={"limit": 1}).json()["items"][0]["state"] == "available"
+        assert len(api.get("/v1/accelerators").json()["items"]) == 5
+        assert "neocloud_fleet_gpus" in httpx.get(url + "/metrics").text
+    # a second start keeps the data and the token
+    with running(["demo", "--data-dir", str(tmp_path)], env={"NEOCLOUD_DB_URL": ""}) as url:
+        assert (tmp_path / "admin-token").read_text().strip() == token
+        r = httpx.get(url + "/v1/sites", headers={"Authorization": f"Bearer {token}"})
+        assert len(r.json()["items"]) == 3
+
+
+@pytest.mark.postgres
+def test_serve_runs_several_workers_on_postgresql() -> None:
+    name = "nc_serve_workers_test"
+    pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg_exec(f'CREATE DATABASE "{name}"')
+    try:
+        env = {"NEOCLOUD_DB_URL": pg_url(name), "NEOCLOUD_BOOTSTRAP_TOKEN": "nc_workers"}
+        with running(["serve", "--workers", "2"], env=env) as url:
+            api = httpx.Client(base_url=url, headers={"Authorization": "Bearer nc_workers"})
+            for i in range(6):
+                assert (
+                    api.post(
+                        "/v1/tenants", json={"name": f"t{i}", "display_name": f"T{i}"}
+                    ).status_code
+                    == 201
+                )
+            assert len(api.get("/v1/tenants").json()["items"]) == 6
+            metrics = httpx.get(url + "/metrics").text
+            assert (
+                'neocloud_http_requests_total{method="POST",route="/v1/tenants",status="201"}'
+                in metrics
+            )
+    finally:
+        pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
