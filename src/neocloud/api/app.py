@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 
 from neocloud import __version__
 from neocloud.api import health, metrics, problems
 from neocloud.api.idempotency import IdempotencyMiddleware
+from neocloud.api.schemas import Problem, problem_responses
 from neocloud.auth import service as auth_service
 from neocloud.auth.router import router as auth_router
 from neocloud.config import Settings
@@ -21,7 +24,7 @@ Errors are `application/problem+json`. Lists are paginated with `limit` and `cur
 
 
 def api_router() -> APIRouter:
-    v1 = APIRouter(prefix="/v1")
+    v1 = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 403, 404, 409, 422))
     for router in (tenants_router, auth_router, fleet_router):
         v1.include_router(router)
     return v1
@@ -44,4 +47,22 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(IdempotencyMiddleware)
     app.include_router(health.router)
     app.include_router(api_router())
+    _register_problem_schema(app)
     return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Put the Problem schema into the OpenAPI components the error responses point at."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            components = spec.setdefault("components", {}).setdefault("schemas", {})
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(problem.pop("$defs", {}))
+            components["Problem"] = problem
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

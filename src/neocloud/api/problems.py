@@ -64,9 +64,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+        titles = {
+            400: "Bad request",
+            401: "Unauthorized",
+            404: "Not found",
+            405: "Method not allowed",
+        }
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return problem(exc.status_code, titles.get(exc.status_code, "Error"), detail)
+        return problem(
+            exc.status_code,
+            titles.get(exc.status_code, "Error"),
+            detail,
+            headers=dict(exc.headers or {}),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from neocloud.api.deps import PageDep, SessionDep, require
 from neocloud.api.schemas import PageOut
@@ -14,6 +14,8 @@ from neocloud.auth.roles import Permission as P
 from neocloud.auth.schemas import AuditEventOut, TokenCreate, TokenCreated, TokenOut
 
 router = APIRouter(tags=["auth"])
+# The id column is a 32-bit integer: a larger id is invalid input, not a database error.
+TokenId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
@@ -47,7 +49,9 @@ def list_tokens(
 
 @router.get("/tokens/{token_id}", response_model=TokenOut)
 def get_token(
-    token_id: int, session: SessionDep, actor: Annotated[Principal, Depends(require(P.TOKENS_READ))]
+    token_id: TokenId,
+    session: SessionDep,
+    actor: Annotated[Principal, Depends(require(P.TOKENS_READ))],
 ) -> TokenOut:
     with session.begin():
         return TokenOut.model_validate(service.get_token(session, actor=actor, token_id=token_id))
@@ -55,7 +59,7 @@ def get_token(
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(
-    token_id: int,
+    token_id: TokenId,
     session: SessionDep,
     actor: Annotated[Principal, Depends(require(P.TOKENS_WRITE))],
 ) -> TokenOut:

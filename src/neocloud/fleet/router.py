@@ -11,6 +11,7 @@ from neocloud.api.deps import PageDep, SessionDep, require
 from neocloud.api.schemas import PageOut
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission as P
+from neocloud.core.errors import InvalidInput
 from neocloud.fleet import apply, catalog, deliveries, nodes, sites
 from neocloud.fleet.models import DeliveryState, NodeState
 from neocloud.fleet.schemas import (
@@ -226,6 +227,8 @@ async def apply_fleet(
 ) -> FleetApplyOut:
     """Apply a fleet file: idempotent; returns the difference it applied (or would apply)."""
     body = await request.body()
+    if not body.strip():
+        raise InvalidInput("the request body is empty: send a fleet file (YAML or JSON)")
     factory = request.app.state.sessionmaker
 
     def run() -> FleetApplyOut:

@@ -1,0 +1,602 @@
+"""The access matrix: every endpoint x every role, and tenant isolation.
+
+The routes are read from the application itself, so an endpoint added later joins the
+matrix by itself. Each /v1 route must carry exactly one `require(permission)` dependency;
+the expected answer for a role comes from `ROLE_PERMISSIONS`.
+
+To add an endpoint, you may have to extend two registries below:
+- `PATH_VALUES`: a value for each path parameter name (an object of tenant A, or global);
+- `BODIES`: a valid request body for each route that takes one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, routing
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from neocloud.api.app import create_app
+from neocloud.api.deps import require
+from neocloud.auth.roles import ROLE_PERMISSIONS, Permission, Role
+from neocloud.config import Settings
+from neocloud.db.base import Base
+from neocloud.db.engine import make_engine, make_sessionmaker
+
+ADMIN_TOKEN = "nc_matrix_admin_token"
+TENANT_A = "acme-matrix"
+TENANT_B = "globex-matrix"
+PUBLIC_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+}
+PROBLEM_JSON = "application/problem+json"
+
+FLEET_YAML = """\
+apiVersion: neocloud/v1
+sites:
+  - name: s1
+    location: Test Town
+    power_mw: 10
+    pue: 1.2
+    state: live
+    fabrics:
+      - name: f01
+        blocks:
+          name: b{i:02d}
+          count: 2
+          nodes: {name: "s1-{block}-n{i:02d}", count: 2, accelerator: H100, gpus: 8, power_kw: 10}
+deliveries:
+  - {name: d1, site: s1, fabric: f02, accelerator: H100, nodes: 4, gpus_per_node: 8,
+     power_kw_per_node: 10, expected_on: 2030-01-15, supplier: Acme Supply}
+"""
+
+CUSTOM_ACCELERATOR = {
+    "name": "XPU-9",
+    "vendor": "Example",
+    "memory_gb": "96",
+    "tdp_w": 700,
+    "bf16_tflops": "900",
+}
+
+# A value for each path parameter, by name: an object of tenant A (the caller's own tenant in
+# the tenant-role rows) or a global one. "token_id" is filled in once the tokens exist.
+PATH_VALUES: dict[str, Any] = {
+    "tenant": TENANT_A,
+    "site": "s1",
+    "fabric": "f01",
+    "node": "s1-b01-n01",
+    "accelerator": CUSTOM_ACCELERATOR["name"],
+    "delivery": "d1",
+    "token_id": None,
+}
+
+# A valid body for each route that takes one, keyed by (method, path template).
+# A str is sent as YAML, anything else as JSON.
+BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/v1/tenants"): {"name": "newco", "display_name": "New Co"},
+    ("PATCH", "/v1/tenants/{tenant}"): {"display_name": "Renamed"},
+    ("POST", "/v1/tokens"): {"name": "matrix", "role": "tenant-viewer", "tenant": TENANT_A},
+    ("POST", "/v1/accelerators"): {**CUSTOM_ACCELERATOR, "name": "XPU-10"},
+    ("PATCH", "/v1/accelerators/{accelerator}"): {"tdp_w": 800},
+    ("POST", "/v1/sites"): {"name": "s9", "location": "Elsewhere", "power_mw": "5", "pue": "1.3"},
+    ("PATCH", "/v1/sites/{site}"): {"display_name": "Site One"},
+    ("PATCH", "/v1/nodes/{node}"): {"state": "draining", "reason": "matrix"},
+    ("POST", "/v1/deliveries"): {
+        "name": "d9",
+        "site": "s1",
+        "accelerator": "H100",
+        "nodes": 2,
+        "gpus_per_node": 8,
+        "power_kw_per_node": "10",
+        "expected_on": "2031-03-01",
+    },
+    ("PATCH", "/v1/deliveries/{delivery}"): {"supplier": "Other Supply"},
+    ("POST", "/v1/fleet/apply"): FLEET_YAML,
+}
+
+# Conflicts that a well-formed request may still meet in the seeded data.
+ALLOWED_CONFLICTS = {("DELETE", "/v1/sites/{site}")}  # s1 holds nodes: retire, don't delete
+
+
+# --- the routes, read from the application ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    permissions: tuple[Permission, ...]
+    path_params: tuple[str, ...]
+    takes_body: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def permission(self) -> Permission:
+        assert len(self.permissions) == 1, (
+            f"{self.id} must depend on exactly one require(permission), found {list(self.permissions)}"
+        )
+        return self.permissions[0]
+
+
+def _permissions(dependant: Any) -> list[Permission]:
+    found: list[Permission] = []
+    for dep in dependant.dependencies:
+        permission = getattr(dep.call, "permission", None)
+        if permission is not None:
+            found.append(permission)
+        found.extend(_permissions(dep))
+    return found
+
+
+def _route_objects(app: FastAPI) -> Iterator[Any]:
+    # FastAPI >= 0.165 keeps included routers lazily in app.routes; flatten them.
+    iterate: Callable[..., Iterator[Any]] | None = getattr(routing, "iter_route_contexts", None)
+    yield from (iterate(app.routes) if iterate else app.routes)
+
+
+def endpoints(app: FastAPI) -> list[Endpoint]:
+    out = []
+    for route in _route_objects(app):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:  # a plain Starlette route (openapi.json, docs)
+            continue
+        extra = getattr(route, "openapi_extra", None) or {}
+        for method in sorted(route.methods):
+            out.append(
+                Endpoint(
+                    method=method,
+                    path=route.path,
+                    permissions=tuple(_permissions(dependant)),
+                    path_params=tuple(p.name for p in dependant.path_params),
+                    takes_body=getattr(route, "body_field", None) is not None
+                    or "requestBody" in extra,
+                )
+            )
+    return out
+
+
+def all_paths(app: FastAPI) -> set[str]:
+    return {route.path for route in _route_objects(app) if getattr(route, "path", None)}
+
+
+ROUTE_APP = create_app(Settings(db_url="sqlite://"), engine=sa.create_engine("sqlite://"))
+ENDPOINTS = endpoints(ROUTE_APP)
+V1 = [e for e in ENDPOINTS if e.path.startswith("/v1/")]
+ROLES = list(Role)
+TENANT_ROLES = [Role.TENANT_ADMIN, Role.TENANT_VIEWER]
+
+
+def _allowed(endpoint: Endpoint, role: Role) -> bool | None:
+    if len(endpoint.permissions) != 1:
+        return None
+    return endpoint.permissions[0] in ROLE_PERMISSIONS[role]
+
+
+def _cases(roles: list[Role], keep: Callable[[Endpoint, Role], bool]) -> list[Any]:
+    return [pytest.param(e, r, id=f"{e.id}-{r.value}") for e in V1 for r in roles if keep(e, r)]
+
+
+# --- the world: two tenants, a small fleet, tokens of every role --------------------------
+
+
+@dataclass
+class World:
+    db_file: Path
+    tokens: dict[Role, str]  # role -> secret; tenant roles belong to tenant A
+    tenant_ids: dict[str, int]
+    a_token_ids: set[int]
+    b_token_ids: set[int]
+    b_prefixes: set[str]
+    b_token_secret: str
+    foreign: dict[str, Any]  # path values that name tenant B's objects
+    own: dict[str, Any]
+
+
+def _app(url: str) -> tuple[FastAPI, sa.Engine]:
+    engine = make_engine(url)
+    return create_app(Settings(db_url=url, bootstrap_token=ADMIN_TOKEN), engine=engine), engine
+
+
+def _ok(resp: Response) -> Any:
+    assert resp.status_code < 300, resp.text
+    return resp.json()
+
+
+@pytest.fixture(scope="module")
+def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
+    db_file = tmp_path_factory.mktemp("matrix") / "seed.db"
+    shutil.copyfile(sqlite_template, db_file)
+    app, engine = _app(f"sqlite:///{db_file}")
+    with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        applied = c.post(
+            "/v1/fleet/apply", content=FLEET_YAML, headers={"content-type": "application/yaml"}
+        )
+        _ok(applied)
+        _ok(c.post("/v1/accelerators", json=CUSTOM_ACCELERATOR))
+        tenant_ids = {}
+        for name in (TENANT_A, TENANT_B):
+            tenant_ids[name] = _ok(
+                c.post("/v1/tenants", json={"name": name, "display_name": name.title()})
+            )["id"]
+
+        def token(name: str, role: Role, tenant: str | None = None) -> dict[str, Any]:
+            body = {"name": name, "role": role.value, "tenant": tenant}
+            created: dict[str, Any] = _ok(c.post("/v1/tokens", json=body))
+            return created
+
+        tokens: dict[Role, str] = {Role.ADMIN: ADMIN_TOKEN}
+        a_ids: set[int] = set()
+        for role in ROLES:
+            if role is Role.ADMIN:
+                continue
+            created = token(f"matrix-{role.value}", role, TENANT_A if role.is_tenant_role else None)
+            tokens[role] = created["token"]
+            if role.is_tenant_role:
+                a_ids.add(created["id"])
+        a_spare = token("a-spare", Role.TENANT_VIEWER, TENANT_A)
+        a_ids.add(a_spare["id"])
+        b_tokens = [
+            token("b-admin", Role.TENANT_ADMIN, TENANT_B),
+            token("b-viewer", Role.TENANT_VIEWER, TENANT_B),
+        ]
+    engine.dispose()
+    with closing(sqlite3.connect(db_file)) as raw:  # fold the WAL in, so a file copy is whole
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return World(
+        db_file=db_file,
+        tokens=tokens,
+        tenant_ids=tenant_ids,
+        a_token_ids=a_ids,
+        b_token_ids={t["id"] for t in b_tokens},
+        b_prefixes={t["prefix"] for t in b_tokens},
+        b_token_secret=b_tokens[0]["token"],
+        foreign={"tenant": TENANT_B, "token_id": b_tokens[1]["id"]},
+        own={**PATH_VALUES, "token_id": a_spare["id"]},
+    )
+
+
+@pytest.fixture(scope="module")
+def shared_client(world: World) -> Iterator[TestClient]:
+    app, engine = _app(f"sqlite:///{world.db_file}")
+    engine.dispose()
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def db(
+    shared_client: TestClient, world: World, tmp_path: Path
+) -> Iterator[tuple[TestClient, sa.Engine]]:
+    """The module's app over a private copy of the seeded database, so no write can leak."""
+    target = tmp_path / "neocloud.db"
+    shutil.copyfile(world.db_file, target)
+    engine = make_engine(f"sqlite:///{target}")
+    state = shared_client.app.state  # type: ignore[attr-defined]
+    state.engine, state.sessionmaker = engine, make_sessionmaker(engine)
+    yield shared_client, engine
+    engine.dispose()
+
+
+def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table but the idempotency records (which aren't user data)."""
+    out = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            if table.name == "idempotency_records":
+                continue
+            out[table.name] = [
+                tuple(r)
+                for r in conn.execute(sa.select(table).order_by(*table.primary_key.columns))
+            ]
+    return out
+
+
+def call(c: TestClient, endpoint: Endpoint, values: dict[str, Any], token: str | None) -> Response:
+    missing = [p for p in endpoint.path_params if p not in values]
+    assert not missing, (
+        f"{endpoint.id}: no value for path parameter(s) {missing}; "
+        "add an entry to PATH_VALUES in tests/api/test_access_matrix.py"
+    )
+    path = endpoint.path.format(**{p: values[p] for p in endpoint.path_params})
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    kwargs: dict[str, Any] = {}
+    if endpoint.takes_body:
+        key = (endpoint.method, endpoint.path)
+        assert key in BODIES, (
+            f"{endpoint.id} takes a request body; add a valid one to BODIES "
+            "in tests/api/test_access_matrix.py"
+        )
+        body = BODIES[key]
+        if isinstance(body, str):
+            kwargs["content"] = body
+            headers["content-type"] = "application/yaml"
+        else:
+            kwargs["json"] = body
+    resp: Response = c.request(endpoint.method, path, headers=headers, **kwargs)
+    return resp
+
+
+def assert_problem(resp: Response, status: int) -> dict[str, Any]:
+    assert resp.status_code == status, f"expected {status}, got {resp.status_code}: {resp.text}"
+    assert resp.headers["content-type"].startswith(PROBLEM_JSON)
+    body: dict[str, Any] = resp.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+# --- the shape of the route table ---------------------------------------------------------
+
+
+def test_every_v1_route_names_exactly_one_permission() -> None:
+    wrong = [f"{e.id}: {[p.value for p in e.permissions]}" for e in V1 if len(e.permissions) != 1]
+    assert not wrong, "routes without exactly one require(permission): " + "; ".join(wrong)
+
+
+def test_routes_outside_v1_are_the_known_public_ones() -> None:
+    outside = all_paths(ROUTE_APP) - {e.path for e in V1}
+    assert outside == PUBLIC_PATHS, (
+        f"unexpected routes outside /v1: {sorted(outside - PUBLIC_PATHS)}; "
+        "put them under /v1 with a permission, or list them in PUBLIC_PATHS"
+    )
+    for e in ENDPOINTS:
+        if e.path in PUBLIC_PATHS:
+            assert not e.permissions, f"public route {e.id} demands {e.permissions}"
+
+
+def test_the_route_walk_finds_a_missing_or_nested_permission() -> None:
+    app = create_app(Settings(db_url="sqlite://"), engine=sa.create_engine("sqlite://"))
+    guarded = require(Permission.FLEET_READ)
+
+    # Dependencies as defaults: string annotations can't see these local names.
+    def nested(principal: Any = Depends(guarded)) -> Any:
+        return principal
+
+    @app.get("/v1/unguarded")
+    def unguarded() -> None: ...
+
+    @app.get("/v1/nested")
+    def nested_route(_: Any = Depends(nested)) -> None: ...
+
+    found = {e.id: e.permissions for e in endpoints(app)}
+    assert found["GET /v1/unguarded"] == ()
+    assert found["GET /v1/nested"] == (Permission.FLEET_READ,)
+    with pytest.raises(AssertionError, match="exactly one"):
+        _ = Endpoint("GET", "/v1/unguarded", (), (), False).permission
+
+
+def test_the_matrix_sees_the_whole_api() -> None:
+    # Guards the route walk itself: if it found nothing, every case would pass vacuously.
+    ids = {e.id for e in V1}
+    assert {
+        "GET /v1/tenants",
+        "POST /v1/tokens",
+        "DELETE /v1/tokens/{token_id}",
+        "POST /v1/fleet/apply",
+    } <= ids
+    assert len(V1) >= 25
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
+def test_public_routes_need_no_token(db: tuple[TestClient, sa.Engine], path: str) -> None:
+    c, _ = db
+    assert c.get(path).status_code == 200
+
+
+# --- every endpoint x every role ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", [pytest.param(e, id=e.id) for e in V1])
+def test_no_token_is_401(
+    db: tuple[TestClient, sa.Engine], world: World, endpoint: Endpoint
+) -> None:
+    c, engine = db
+    before = snapshot(engine)
+    resp = call(c, endpoint, world.own, token=None)
+    assert_problem(resp, 401)
+    assert resp.headers["www-authenticate"] == "Bearer"
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("endpoint", [pytest.param(e, id=e.id) for e in V1])
+def test_unknown_token_is_401(
+    db: tuple[TestClient, sa.Engine], world: World, endpoint: Endpoint
+) -> None:
+    c, _ = db
+    assert_problem(call(c, endpoint, world.own, token="nc_not_a_real_token"), 401)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "role"), _cases(ROLES, lambda e, r: _allowed(e, r) is not True)
+)
+def test_role_without_permission_is_403(
+    db: tuple[TestClient, sa.Engine], world: World, endpoint: Endpoint, role: Role
+) -> None:
+    assert endpoint.permission not in ROLE_PERMISSIONS[role]  # also: exactly one permission
+    c, engine = db
+    before = snapshot(engine)
+    body = assert_problem(call(c, endpoint, world.own, world.tokens[role]), 403)
+    assert role.value in body["detail"], body
+    assert snapshot(engine) == before, f"a refused {endpoint.id} by {role} changed the database"
+
+
+@pytest.mark.parametrize(("endpoint", "role"), _cases(ROLES, lambda e, r: _allowed(e, r) is True))
+def test_role_with_permission_is_served(
+    db: tuple[TestClient, sa.Engine], world: World, endpoint: Endpoint, role: Role
+) -> None:
+    c, _ = db
+    resp = call(c, endpoint, world.own, world.tokens[role])
+    assert resp.status_code not in (401, 403), f"{role} refused on {endpoint.id}: {resp.text}"
+    if (endpoint.method, endpoint.path) in ALLOWED_CONFLICTS and resp.status_code == 409:
+        return
+    assert 200 <= resp.status_code < 300, (
+        f"{role} on {endpoint.id} answered {resp.status_code}: {resp.text}; "
+        "if the request was malformed, fix PATH_VALUES or BODIES"
+    )
+
+
+def test_matrix_has_both_outcomes_for_every_role() -> None:
+    # Every role is allowed something and refused something, so both tests above bite.
+    for role in ROLES:
+        outcomes = {_allowed(e, role) for e in V1}
+        assert True in outcomes, role
+        if role is not Role.ADMIN:
+            assert False in outcomes, role
+
+
+# --- tenant isolation ---------------------------------------------------------------------
+
+LISTS = [e for e in V1 if e.method == "GET" and not e.path_params]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "role"),
+    [
+        pytest.param(e, r, id=f"{e.id}-{r.value}")
+        for e in LISTS
+        for r in TENANT_ROLES
+        if _allowed(e, r)
+    ],
+)
+def test_tenant_lists_hold_only_their_own_objects(
+    db: tuple[TestClient, sa.Engine], world: World, endpoint: Endpoint, role: Role
+) -> None:
+    c, _ = db
+    resp = call(c, endpoint, world.own, world.tokens[role])
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    items = body["items"] if isinstance(body, dict) and "items" in body else body
+    assert isinstance(items, list), body
+    own_id = world.tenant_ids[TENANT_A]
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if "tenant_id" in item:
+            assert item["tenant_id"] == own_id, f"{endpoint.id} leaked {item}"
+        if "tenant" in item:
+            assert item["tenant"] == TENANT_A, f"{endpoint.id} leaked {item}"
+        if endpoint.path == "/v1/tenants":
+            assert (item["id"], item["name"]) == (own_id, TENANT_A), f"{endpoint.id} leaked {item}"
+    assert TENANT_B not in resp.text
+    for prefix in world.b_prefixes:
+        assert prefix not in resp.text, f"{endpoint.id} shows a token of {TENANT_B}"
+
+
+@pytest.mark.parametrize("role", TENANT_ROLES)
+def test_tenant_sees_exactly_its_tenant_and_tokens(
+    db: tuple[TestClient, sa.Engine], world: World, role: Role
+) -> None:
+    c, _ = db
+    auth = {"Authorization": f"Bearer {world.tokens[role]}"}
+    tenants = c.get("/v1/tenants", headers=auth).json()["items"]
+    assert [t["name"] for t in tenants] == [TENANT_A]
+    tokens = c.get("/v1/tokens", headers=auth).json()["items"]
+    assert {t["id"] for t in tokens} == world.a_token_ids
+
+
+def test_operators_see_every_tenant(db: tuple[TestClient, sa.Engine], world: World) -> None:
+    c, _ = db
+    auth = {"Authorization": f"Bearer {world.tokens[Role.FINANCE]}"}
+    names = {t["name"] for t in c.get("/v1/tenants", headers=auth).json()["items"]}
+    assert {TENANT_A, TENANT_B} <= names
+    assert c.get(f"/v1/tenants/{TENANT_B}", headers=auth).status_code == 200
+
+
+FOREIGN_ROUTES = [
+    e
+    for e in V1
+    if e.method in ("GET", "PATCH", "DELETE") and {"tenant", "token_id"} & set(e.path_params)
+]
+
+
+def test_foreign_routes_cover_tenants_and_tokens() -> None:
+    assert {e.path for e in FOREIGN_ROUTES} == {"/v1/tenants/{tenant}", "/v1/tokens/{token_id}"}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "role"),
+    [pytest.param(e, r, id=f"{e.id}-{r.value}") for e in FOREIGN_ROUTES for r in TENANT_ROLES],
+)
+def test_another_tenants_object_is_404_and_untouched(
+    db: tuple[TestClient, sa.Engine], world: World, endpoint: Endpoint, role: Role
+) -> None:
+    c, engine = db
+    before = snapshot(engine)
+    values = {**world.own, **world.foreign}
+    resp = call(c, endpoint, values, world.tokens[role])
+    if _allowed(endpoint, role):
+        body = assert_problem(resp, 404)
+        assert "not found" in body["detail"]
+    else:
+        assert_problem(resp, 403)  # refused for every tenant alike: no existence leak
+    assert snapshot(engine) == before, (
+        f"{endpoint.id} by {role} of {TENANT_A} changed {TENANT_B}'s data"
+    )
+
+
+@pytest.mark.parametrize(
+    "endpoint", [pytest.param(e, id=e.id) for e in FOREIGN_ROUTES if _allowed(e, Role.TENANT_ADMIN)]
+)
+def test_missing_object_and_foreign_object_answer_alike(
+    db: tuple[TestClient, sa.Engine], world: World, endpoint: Endpoint
+) -> None:
+    # A tenant cannot tell "exists in another tenant" from "does not exist".
+    c, _ = db
+    role = Role.TENANT_ADMIN
+    foreign = call(c, endpoint, {**world.own, **world.foreign}, world.tokens[role])
+    missing = call(
+        c,
+        endpoint,
+        {**world.own, "tenant": "no-such-tenant", "token_id": 999_999},
+        world.tokens[role],
+    )
+    assert foreign.status_code == missing.status_code == 404
+
+
+def test_tenant_admin_cannot_create_a_token_for_another_tenant(
+    db: tuple[TestClient, sa.Engine], world: World
+) -> None:
+    c, engine = db
+    before = snapshot(engine)
+    resp = c.post(
+        "/v1/tokens",
+        json={"name": "sneaky", "role": "tenant-admin", "tenant": TENANT_B},
+        headers={"Authorization": f"Bearer {world.tokens[Role.TENANT_ADMIN]}"},
+    )
+    assert_problem(resp, 403)
+    assert snapshot(engine) == before
+
+
+def test_tenant_b_token_still_works_after_tenant_a_tries_to_revoke_it(
+    db: tuple[TestClient, sa.Engine], world: World
+) -> None:
+    c, _ = db
+    b_admin_id = min(world.b_token_ids)
+    resp = c.delete(
+        f"/v1/tokens/{b_admin_id}",
+        headers={"Authorization": f"Bearer {world.tokens[Role.TENANT_ADMIN]}"},
+    )
+    assert resp.status_code == 404
+    mine = c.get("/v1/tokens", headers={"Authorization": f"Bearer {world.b_token_secret}"})
+    assert mine.status_code == 200
+    assert {t["id"] for t in mine.json()["items"]} == world.b_token_ids
