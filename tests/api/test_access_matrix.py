@@ -82,8 +82,20 @@ PATH_VALUES: dict[str, Any] = {
     "node": "s1-b01-n01",
     "accelerator": CUSTOM_ACCELERATOR["name"],
     "delivery": "d1",
+    "contract": "a-reserved",
     "token_id": None,
+    "quote_id": None,
 }
+
+# The contract each tenant holds in the seeded world (tenant A's is PATH_VALUES["contract"]).
+SEED_CONTRACT = {
+    "type": "reserved",
+    "accelerator": "H100",
+    "gpus": 8,
+    "start": "2029-01-01T00:00:00Z",
+    "end": "2029-02-01T00:00:00Z",
+}
+FOREIGN_CONTRACT = "b-reserved"
 
 # A valid body for each route that takes one, keyed by (method, path template).
 # A str is sent as YAML, anything else as JSON.
@@ -107,10 +119,39 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("PATCH", "/v1/deliveries/{delivery}"): {"supplier": "Other Supply"},
     ("POST", "/v1/fleet/apply"): FLEET_YAML,
+    ("POST", "/v1/contracts"): {
+        "name": "matrix-new",
+        "tenant": TENANT_A,
+        "type": "reserved",
+        "accelerator": "H100",
+        "gpus": 8,
+        "start": "2029-06-01T00:00:00Z",
+        "end": "2029-07-01T00:00:00Z",
+    },
+    ("POST", "/v1/contracts/{contract}/amendments"): {
+        "kind": "extend",
+        "end": "2029-03-01T00:00:00Z",
+    },
+    ("POST", "/v1/contracts/{contract}/cancel"): {"reason": "matrix"},
+    ("POST", "/v1/quotes"): {
+        "tenant": TENANT_A,
+        "accelerator": "H100",
+        "gpus": 8,
+        "months": 1,
+        "start_after": "2029-01-01T00:00:00Z",
+    },
+}
+
+# Query parameters a route requires, keyed by (method, path template).
+QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/v1/capacity"): {"start": "2029-01-01T00:00:00Z", "end": "2029-02-01T00:00:00Z"},
 }
 
 # Conflicts that a well-formed request may still meet in the seeded data.
-ALLOWED_CONFLICTS = {("DELETE", "/v1/sites/{site}")}  # s1 holds nodes: retire, don't delete
+ALLOWED_CONFLICTS = {
+    ("DELETE", "/v1/sites/{site}"),  # s1 holds nodes: retire, don't delete
+    ("POST", "/v1/contracts/{contract}/book"),  # the seeded contract is booked already
+}
 
 
 # --- the routes, read from the application ----------------------------------------------
@@ -258,6 +299,14 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
             token("b-admin", Role.TENANT_ADMIN, TENANT_B),
             token("b-viewer", Role.TENANT_VIEWER, TENANT_B),
         ]
+        for tenant, name in ((TENANT_A, PATH_VALUES["contract"]), (TENANT_B, FOREIGN_CONTRACT)):
+            _ok(c.post("/v1/contracts", json={**SEED_CONTRACT, "tenant": tenant, "name": name}))
+        quote_ids = {
+            tenant: _ok(
+                c.post("/v1/quotes", json={**BODIES[("POST", "/v1/quotes")], "tenant": tenant})
+            )["id"]
+            for tenant in (TENANT_A, TENANT_B)
+        }
     engine.dispose()
     with closing(sqlite3.connect(db_file)) as raw:  # fold the WAL in, so a file copy is whole
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -269,8 +318,13 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
         b_token_ids={t["id"] for t in b_tokens},
         b_prefixes={t["prefix"] for t in b_tokens},
         b_token_secret=b_tokens[0]["token"],
-        foreign={"tenant": TENANT_B, "token_id": b_tokens[1]["id"]},
-        own={**PATH_VALUES, "token_id": a_spare["id"]},
+        foreign={
+            "tenant": TENANT_B,
+            "token_id": b_tokens[1]["id"],
+            "contract": FOREIGN_CONTRACT,
+            "quote_id": quote_ids[TENANT_B],
+        },
+        own={**PATH_VALUES, "token_id": a_spare["id"], "quote_id": quote_ids[TENANT_A]},
     )
 
 
@@ -318,7 +372,7 @@ def call(c: TestClient, endpoint: Endpoint, values: dict[str, Any], token: str |
     )
     path = endpoint.path.format(**{p: values[p] for p in endpoint.path_params})
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"params": QUERIES.get((endpoint.method, endpoint.path), {})}
     if endpoint.takes_body:
         key = (endpoint.method, endpoint.path)
         assert key in BODIES, (
@@ -522,15 +576,25 @@ def test_operators_see_every_tenant(db: tuple[TestClient, sa.Engine], world: Wor
     assert c.get(f"/v1/tenants/{TENANT_B}", headers=auth).status_code == 200
 
 
+TENANT_OBJECTS = {"tenant", "token_id", "contract", "quote_id"}
 FOREIGN_ROUTES = [
     e
     for e in V1
-    if e.method in ("GET", "PATCH", "DELETE") and {"tenant", "token_id"} & set(e.path_params)
+    if TENANT_OBJECTS & set(e.path_params)
+    and (e.method in ("GET", "PATCH", "DELETE") or "contract" in e.path_params)
 ]
 
 
-def test_foreign_routes_cover_tenants_and_tokens() -> None:
-    assert {e.path for e in FOREIGN_ROUTES} == {"/v1/tenants/{tenant}", "/v1/tokens/{token_id}"}
+def test_foreign_routes_cover_every_tenant_owned_object() -> None:
+    assert {e.path for e in FOREIGN_ROUTES} >= {
+        "/v1/tenants/{tenant}",
+        "/v1/tokens/{token_id}",
+        "/v1/contracts/{contract}",
+        "/v1/contracts/{contract}/history",
+        "/v1/contracts/{contract}/amendments",
+        "/v1/contracts/{contract}/cancel",
+        "/v1/quotes/{quote_id}",
+    }
 
 
 @pytest.mark.parametrize(
@@ -567,7 +631,13 @@ def test_missing_object_and_foreign_object_answer_alike(
     missing = call(
         c,
         endpoint,
-        {**world.own, "tenant": "no-such-tenant", "token_id": 999_999},
+        {
+            **world.own,
+            "tenant": "no-such-tenant",
+            "token_id": 999_999,
+            "contract": "no-such-contract",
+            "quote_id": 999_999,
+        },
         world.tokens[role],
     )
     assert foreign.status_code == missing.status_code == 404

@@ -68,6 +68,8 @@ EXISTING = {
     "accelerator": "XPU-9",
     "delivery": "d1",
     "token_id": 2,  # the spare token created after the admin's (id 1)
+    "contract": "acme-reserved",
+    "quote_id": 1,
 }
 
 # The schema is read from the app; the database behind it is swapped in per test.
@@ -114,6 +116,11 @@ def seed(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> See
             assert r.status_code == 201, r.text
         viewer = {"name": "acme-viewer", "role": "tenant-viewer", "tenant": "acme"}
         assert c.post("/v1/tokens", json=viewer).status_code == 201
+        quote = {"tenant": "acme", "accelerator": "H100", "gpus": 8, "months": 1}
+        quoted = c.post("/v1/quotes", json={**quote, "start_after": "2029-01-01T00:00:00Z"})
+        assert quoted.json()["id"] == EXISTING["quote_id"], quoted.text
+        booked = c.post("/v1/contracts", json={"quote": 1, "name": EXISTING["contract"]})
+        assert booked.status_code == 201, booked.text
         admin_id = next(
             t["id"] for t in c.get("/v1/tokens").json()["items"] if t["role"] == "admin"
         )

@@ -13,7 +13,9 @@ from neocloud.api.idempotency import IdempotencyMiddleware
 from neocloud.api.schemas import Problem, problem_responses
 from neocloud.auth import service as auth_service
 from neocloud.auth.router import router as auth_router
+from neocloud.capacity.router import router as capacity_router
 from neocloud.config import Settings
+from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
 from neocloud.fleet.router import router as fleet_router
 from neocloud.tenants.router import router as tenants_router
@@ -25,7 +27,7 @@ Errors are `application/problem+json`. Lists are paginated with `limit` and `cur
 
 def api_router() -> APIRouter:
     v1 = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 403, 404, 409, 422))
-    for router in (tenants_router, auth_router, fleet_router):
+    for router in (tenants_router, auth_router, fleet_router, contracts_router, capacity_router):
         v1.include_router(router)
     return v1
 

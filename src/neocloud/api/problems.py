@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neocloud.core.errors import NeocloudError
@@ -76,6 +77,18 @@ def install(app: FastAPI) -> None:
             titles.get(exc.status_code, "Error"),
             detail,
             headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A concurrent request created the same thing first (the checks before the write
+        # saw nothing); nothing of this request was written.
+        log.info("integrity error: %s", exc.orig)
+        return problem(
+            409,
+            "Conflict",
+            "a concurrent change conflicts with this request; "
+            "nothing was written: read the current state and try again",
         )
 
     @app.exception_handler(Exception)

@@ -36,6 +36,10 @@ class Permission(enum.StrEnum):
     TOKENS_READ = "tokens:read"
     TOKENS_WRITE = "tokens:write"
     AUDIT_READ = "audit:read"
+    CAPACITY_READ = "capacity:read"
+    CONTRACTS_READ = "contracts:read"
+    CONTRACTS_WRITE = "contracts:write"
+    QUOTES_WRITE = "quotes:write"
 
 
 P = Permission
@@ -43,13 +47,46 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.OPS: frozenset(
-        {P.CATALOG_READ, P.CATALOG_WRITE, P.FLEET_READ, P.FLEET_WRITE, P.TENANTS_READ}
+        {
+            P.CATALOG_READ,
+            P.CATALOG_WRITE,
+            P.FLEET_READ,
+            P.FLEET_WRITE,
+            P.TENANTS_READ,
+            P.CAPACITY_READ,
+            P.CONTRACTS_READ,
+        }
     ),
-    Role.SALES: frozenset({P.CATALOG_READ, P.FLEET_READ, P.TENANTS_READ, P.TENANTS_WRITE}),
-    Role.FINANCE: frozenset({P.CATALOG_READ, P.FLEET_READ, P.TENANTS_READ}),
-    # Tenant roles act only inside their own tenant (enforced by the services' scoping).
-    Role.TENANT_ADMIN: frozenset({P.CATALOG_READ, P.TENANTS_READ, P.TOKENS_READ, P.TOKENS_WRITE}),
-    Role.TENANT_VIEWER: frozenset({P.CATALOG_READ, P.TENANTS_READ, P.TOKENS_READ}),
+    Role.SALES: frozenset(
+        {
+            P.CATALOG_READ,
+            P.FLEET_READ,
+            P.TENANTS_READ,
+            P.TENANTS_WRITE,
+            P.CAPACITY_READ,
+            P.CONTRACTS_READ,
+            P.CONTRACTS_WRITE,
+            P.QUOTES_WRITE,
+        }
+    ),
+    Role.FINANCE: frozenset(
+        {P.CATALOG_READ, P.FLEET_READ, P.TENANTS_READ, P.CAPACITY_READ, P.CONTRACTS_READ}
+    ),
+    # Tenant roles act only inside their own tenant (enforced by the services' scoping):
+    # they read their contracts and quotes, and a tenant admin may ask for quotes.
+    Role.TENANT_ADMIN: frozenset(
+        {
+            P.CATALOG_READ,
+            P.TENANTS_READ,
+            P.TOKENS_READ,
+            P.TOKENS_WRITE,
+            P.CONTRACTS_READ,
+            P.QUOTES_WRITE,
+        }
+    ),
+    Role.TENANT_VIEWER: frozenset(
+        {P.CATALOG_READ, P.TENANTS_READ, P.TOKENS_READ, P.CONTRACTS_READ}
+    ),
 }
 
 

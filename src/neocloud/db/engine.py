@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+RETRYABLE_PG_CODES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+T = TypeVar("T")
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -64,3 +66,23 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transaction the database aborted only because of another one (retry it)."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) in RETRYABLE_PG_CODES
+
+
+def retrying(session: Session, work: Callable[[], T], attempts: int = 4) -> T:
+    """Run `work` in a transaction of `session`, again if the database aborted it for a
+    deadlock or a serialization failure (bookings lock several sites' ledgers)."""
+    for attempt in range(attempts):
+        try:
+            with session.begin():
+                return work()
+        except sa.exc.DBAPIError as exc:
+            if attempt + 1 < attempts and is_retryable(exc):
+                continue
+            raise
+    raise AssertionError("unreachable")

@@ -1,10 +1,19 @@
 """Imports every model module so that `Base.metadata` knows every table."""
 
 from neocloud.auth import models as auth_models
+from neocloud.capacity import models as capacity_models
+from neocloud.contracts import models as contract_models
 from neocloud.db.base import Base
 from neocloud.fleet import models as fleet_models
 from neocloud.tenants import models as tenant_models
 
-__all__ = ["Base", "auth_models", "fleet_models", "tenant_models"]
+__all__ = [
+    "Base",
+    "auth_models",
+    "capacity_models",
+    "contract_models",
+    "fleet_models",
+    "tenant_models",
+]
 
 metadata = Base.metadata

@@ -20,6 +20,7 @@ from neocloud.auth.roles import Permission
 from neocloud.core import yamlfile
 from neocloud.core.errors import Conflict, InvalidInput
 from neocloud.core.timeutil import utcnow
+from neocloud.fleet import generation
 from neocloud.fleet.expand import ExpandError, expand
 from neocloud.fleet.models import (
     Accelerator,
@@ -160,6 +161,7 @@ def apply_fleet_file(
     if dry_run or fleet_plan.empty:
         return ApplyResult(fleet_plan, applied=False)
     write_plan(session, fleet_plan)
+    generation.bump(session)
     audit.record(
         session, actor, "fleet.apply", "fleet", "-", after=fleet_plan.summary(sample=3)["counts"]
     )

@@ -12,6 +12,7 @@ from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission
 from neocloud.core.errors import Conflict, InvalidInput, NotFound
 from neocloud.core.paging import Page, PageRequest, encode_cursor
+from neocloud.fleet import generation
 from neocloud.fleet.models import Accelerator, Delivery, DeliveryState, Site
 from neocloud.fleet.schemas import DeliveryOut
 
@@ -100,6 +101,7 @@ def create_delivery(session: Session, *, actor: Principal, fields: dict[str, Any
         Delivery(**values, site_id=site_id, accelerator_id=acc_id, state=DeliveryState.SCHEDULED)
     )
     session.flush()
+    generation.bump(session, [site_id])
     out = get_delivery(session, actor=actor, name=fields["name"])
     audit.record(session, actor, "delivery.create", "delivery", out.name, after=_view(out))
     return out
@@ -126,6 +128,7 @@ def update_delivery(
     session.flush()
     out = get_delivery(session, actor=actor, name=name)
     if _view(out) != before:
+        generation.bump(session, [delivery.site_id])
         audit.record(
             session, actor, "delivery.update", "delivery", name, before=before, after=_view(out)
         )

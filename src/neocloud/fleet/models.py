@@ -63,6 +63,9 @@ class Site(Timestamped, Base):
     live_on: Mapped[date | None] = mapped_column(sa.Date)
     draining_on: Mapped[date | None] = mapped_column(sa.Date)
     retired_on: Mapped[date | None] = mapped_column(sa.Date)
+    supply_generation: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    """Incremented by every change to what the site can supply (nodes, their states,
+    deliveries, power, dates), so the capacity calendar's caches know when they are stale."""
 
 
 class Fabric(Timestamped, Base):

@@ -12,6 +12,7 @@ from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission
 from neocloud.core.errors import Conflict, NotFound
 from neocloud.core.paging import Page, PageRequest, encode_cursor
+from neocloud.fleet import generation
 from neocloud.fleet.lifecycle import NODE_MOVES, node_move_allowed
 from neocloud.fleet.models import Accelerator, Block, Fabric, Node, NodeState, Site
 from neocloud.fleet.schemas import NodeOut
@@ -111,6 +112,7 @@ def set_node_state(
             )
         before = {"state": node.state.value}
         node.state = state
+        generation.bump(session, [node.site_id])
         audit.record(
             session,
             actor,

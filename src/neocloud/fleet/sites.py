@@ -15,6 +15,7 @@ from neocloud.auth.roles import Permission
 from neocloud.core.errors import Conflict, InvalidInput, NotFound
 from neocloud.core.paging import Page, PageRequest, encode_cursor
 from neocloud.core.units import facility_mw
+from neocloud.fleet import generation
 from neocloud.fleet.lifecycle import site_move_allowed
 from neocloud.fleet.models import (
     Accelerator,
@@ -213,6 +214,7 @@ def update_site(
     for key, value in changes.items():
         setattr(site, key, value)
     if _view(site) != before:
+        generation.bump(session, [site.id])
         audit.record(session, actor, "site.update", "site", name, before=before, after=_view(site))
     session.flush()
     return summarize(session, [site])[0]

@@ -1,0 +1,1 @@
+"""The capacity calendar: supply versus commitments over time, quotes, and the invariants."""

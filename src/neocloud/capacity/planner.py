@@ -1,0 +1,290 @@
+"""Where and when a new commitment fits: the pure search behind quotes and bookings.
+
+Given a site's `SiteBook` and a `Need` (so many GPUs of an accelerator, for so long, starting
+in a window, with a topology constraint), it finds the earliest start and the claims that
+would hold the GPUs, or says how much is missing and why. The same functions serve quotes
+(search a window) and bookings (a fixed start, checked again under the site's lock).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from neocloud.capacity.calendar import Claim, PoolKey, SiteBook
+from neocloud.capacity.timeline import Hour, Steps, at_hour, combine
+
+MAX_START_CANDIDATES = 400
+
+
+class Unit(enum.StrEnum):
+    """The indivisible piece a commitment is made of."""
+
+    GPU = "gpu"
+    NODE = "node"  # whole nodes (8 GPUs for an HGX node)
+    BLOCK = "block"  # whole blocks (72 GPUs for an NVL72 domain)
+
+
+@dataclass(frozen=True)
+class Need:
+    accelerator_id: int
+    gpus: int
+    duration: Hour
+    earliest: Hour
+    latest: Hour
+    same_fabric: bool = False
+    unit: Unit = Unit.GPU
+    internal: bool = False
+
+    def at(self, start: Hour) -> Need:
+        return Need(
+            self.accelerator_id,
+            self.gpus,
+            self.duration,
+            start,
+            start,
+            self.same_fabric,
+            self.unit,
+            self.internal,
+        )
+
+
+@dataclass(frozen=True)
+class Use:
+    """Something an option uses up, in words and as a share."""
+
+    kind: str  # free-capacity | floor-headroom | power
+    share: Decimal
+    at: Hour
+    detail: str
+
+
+@dataclass
+class Fit:
+    site_id: int
+    start: Hour
+    end: Hour
+    parts: list[tuple[PoolKey, int]]
+    uses: list[Use] = field(default_factory=list)
+
+    @property
+    def gpus(self) -> int:
+        return sum(g for _, g in self.parts)
+
+    def claims(self, contract_id: int, *, internal: bool, exclusive: bool = False) -> list[Claim]:
+        return [
+            Claim(contract_id, key, self.start, self.end, g, internal, exclusive)
+            for key, g in self.parts
+        ]
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """Why a site cannot take a need at a start: the most it could take, and what binds."""
+
+    site_id: int
+    start: Hour
+    possible: int
+    missing: int
+    reason: str
+
+
+def unit_gpus(book: SiteBook, key: PoolKey, unit: Unit) -> int:
+    pool = book.pools[key]
+    if unit is Unit.NODE:
+        return pool.gpus_per_node
+    if unit is Unit.BLOCK:
+        return pool.block_gpus
+    return 1
+
+
+def candidate_pools(book: SiteBook, need: Need) -> list[PoolKey]:
+    """The site's pools of the accelerator whose unit divides the request."""
+    return [
+        key
+        for key in book.accelerators.get(need.accelerator_id, [])
+        if need.gpus % unit_gpus(book, key, need.unit) == 0
+    ]
+
+
+def _capacity(book: SiteBook, key: PoolKey, need: Need, start: Hour, end: Hour) -> int:
+    cap = book.available(key, need.internal).min_over(start, end)
+    unit = unit_gpus(book, key, need.unit)
+    return max(0, cap - cap % unit)
+
+
+def fit_at(book: SiteBook, need: Need, start: Hour, prefer: tuple[PoolKey, ...] = ()) -> Fit | None:
+    """Claims for `need` starting exactly at `start`, or None. Prefers the pools in `prefer`
+    (where the contract already is), then one pool (the tightest that fits, leaving large
+    pools whole for large requests), then the fewest pools."""
+    end = start + need.duration
+    caps = {key: _capacity(book, key, need, start, end) for key in candidate_pools(book, need)}
+    fitting = [k for k, cap in caps.items() if cap >= need.gpus]
+    if fitting:
+        best = min(fitting, key=lambda k: (k not in prefer, caps[k], k[2]))
+        parts = [(best, need.gpus)]
+    elif need.same_fabric:
+        return None
+    else:
+        parts, left = [], need.gpus
+        for key in sorted(caps, key=lambda k: (k not in prefer, -caps[k], k[2])):
+            if left <= 0 or caps[key] <= 0:
+                break
+            take = min(caps[key], left)
+            parts.append((key, take))
+            left -= take
+        if left > 0:
+            return None
+    # The pools share the site's power and (for customers) the floor's headroom.
+    if len(parts) > 1:
+        head = book.customer_headroom(need.accelerator_id)
+        if not need.internal and head.min_over(start, end) < need.gpus:
+            return None
+        watts = sum(g * book.pools[k].watts_per_gpu for k, g in parts)
+        if book.power_free_watts.min_over(start, end) < watts:
+            return None
+    return Fit(book.site.id, start, end, parts)
+
+
+def _start_candidates(book: SiteBook, need: Need) -> list[Hour]:
+    hours = {need.earliest}
+    for key in candidate_pools(book, need):
+        avail = book.available(key, need.internal)
+        previous = avail.base
+        for h, v in zip(avail.hours, avail.values, strict=True):
+            if need.earliest < h <= need.latest and v > previous:
+                hours.add(h)
+            previous = v
+    return sorted(hours)[:MAX_START_CANDIDATES]
+
+
+def earliest_fit(book: SiteBook, need: Need) -> Fit | None:
+    """The earliest start in the need's window at which this site can hold it."""
+    best: Hour | None = None
+    for key in candidate_pools(book, need):
+        avail = book.available(key, need.internal)
+        unit = unit_gpus(book, key, need.unit)
+        rounded = Steps(avail.hours, [v - v % unit for v in avail.values], avail.base)
+        s = rounded.earliest_fit(need.gpus, need.duration, need.earliest, need.latest)
+        if s is not None and (best is None or s < best):
+            best = s
+    if best is not None:
+        fit = fit_at(book, need, best)
+        if fit is not None:
+            return fit
+        best = None
+    if need.same_fabric:
+        return None
+    for start in _start_candidates(book, need):
+        if best is not None and start >= best:
+            break
+        fit = fit_at(book, need, start)
+        if fit is not None:
+            return fit
+    return None
+
+
+def shortfall(book: SiteBook, need: Need, start: Hour) -> Shortfall:
+    """How much of `need` the site could hold from `start`, and the constraint that binds."""
+    end = start + need.duration
+    pools = candidate_pools(book, need)
+    if not book.accelerators.get(need.accelerator_id):
+        return Shortfall(book.site.id, start, 0, need.gpus, "the site has none of this accelerator")
+    if not pools:
+        return Shortfall(
+            book.site.id, start, 0, need.gpus, f"no pool here sells whole {need.unit.value}s of it"
+        )
+    caps = [_capacity(book, k, need, start, end) for k in pools]
+    possible = max(caps) if need.same_fabric else sum(caps)
+    possible = min(possible, need.gpus)
+    reason = _binding(book, need, pools, start, end)
+    return Shortfall(book.site.id, start, possible, need.gpus - possible, reason)
+
+
+def _binding(book: SiteBook, need: Need, pools: list[PoolKey], start: Hour, end: Hour) -> str:
+    if book.exclusive_holders.max_over(start, end) > 0:
+        return "the site is held by a dedicated-site contract"
+    free = sum(max(0, book.pool_free(k).min_over(start, end)) for k in pools)
+    if need.same_fabric:
+        free = max(max(0, book.pool_free(k).min_over(start, end)) for k in pools)
+    if free < need.gpus:
+        hour = combine(lambda *v: sum(v), *(book.pool_free(k) for k in pools)).argmin_over(
+            start, end
+        )
+        where = "in any one fabric" if need.same_fabric else "in all"
+        return f"only {free} GPUs are free {where} at the tightest hour ({_when(hour)})"
+    if not need.internal:
+        head = book.customer_headroom(need.accelerator_id)
+        if head.min_over(start, end) < need.gpus:
+            return (
+                f"the internal floor leaves customers {max(0, head.min_over(start, end))} GPUs "
+                f"(tightest {_when(head.argmin_over(start, end))})"
+            )
+    watts = book.power_free_watts.min_over(start, end)
+    return f"the site's power leaves {max(0, watts) / 1e6:.1f} MW of IT load"
+
+
+def _when(hour: Hour) -> str:
+    t = at_hour(hour)
+    return f"{t.date().isoformat()}, {t.year}-Q{(t.month - 1) // 3 + 1}"
+
+
+def describe_uses(book: SiteBook, fit: Fit, need: Need, accelerator: str) -> list[Use]:
+    """What an option takes: the share of free capacity, of the floor's headroom, of power."""
+    uses: list[Use] = []
+    site = book.site.name
+    pools = candidate_pools(book, need) or [k for k, _ in fit.parts]
+    free = combine(
+        lambda *v: sum(max(0, x) for x in v), *(book.available(k, need.internal) for k in pools)
+    )
+    least = free.min_over(fit.start, fit.end)
+    hour = free.argmin_over(fit.start, fit.end)
+    if least > 0:
+        share = Decimal(fit.gpus) / Decimal(least)
+        uses.append(
+            Use(
+                "free-capacity",
+                _pct(share),
+                hour,
+                f"takes {_fmt(share)} of the free {accelerator} capacity at {site} "
+                f"(tightest {_when(hour)})",
+            )
+        )
+    if not need.internal and need.accelerator_id in book.floor_levels:
+        head = book.floor_headroom(need.accelerator_id)
+        least = head.min_over(fit.start, fit.end)
+        hour = head.argmin_over(fit.start, fit.end)
+        if least > 0:
+            share = Decimal(fit.gpus) / Decimal(least)
+            uses.append(
+                Use(
+                    "floor-headroom",
+                    _pct(share),
+                    hour,
+                    f"takes {_fmt(share)} of the internal floor's headroom at {site} in "
+                    f"{_when(hour).split(', ')[1]}",
+                )
+            )
+    watts = sum(g * book.pools[k].watts_per_gpu for k, g in fit.parts)
+    spare = book.power_free_watts.min_over(fit.start, fit.end)
+    if spare > 0:
+        share = Decimal(watts) / Decimal(spare)
+        mw = Decimal(watts) * book.site.pue / Decimal(1_000_000)
+        uses.append(
+            Use(
+                "power",
+                _pct(share),
+                fit.start,
+                f"draws {mw.quantize(Decimal('0.1'))} MW, {_fmt(share)} of {site}'s spare power",
+            )
+        )
+    return uses
+
+
+def _pct(share: Decimal) -> Decimal:
+    return share.quantize(Decimal("0.0001"))
+
+
+def _fmt(share: Decimal) -> str:
+    return f"{(share * 100).quantize(Decimal('1'))}%"

@@ -1,0 +1,236 @@
+"""Finding and taking capacity for a contract, under the sites' booking locks.
+
+The search runs first on the cached calendar, without locks, to rank the sites; then each
+candidate site is locked, its book re-read (the lock makes this read current) and the fit
+checked again before anything is written. Correctness therefore lives in the database's
+row locks, so it holds across any number of API processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from neocloud.capacity import state
+from neocloud.capacity.calendar import Claim, Floor, PoolKey, SiteBook
+from neocloud.capacity.models import CapacityClaim, CapacityFloor
+from neocloud.capacity.planner import Fit, Need, Shortfall, Unit, fit_at, shortfall, unit_gpus
+from neocloud.capacity.timeline import Hour, at_hour
+from neocloud.core.errors import Conflict
+
+
+@dataclass(frozen=True)
+class Request:
+    """A capacity-holding request, resolved: what, how much, where allowed, when."""
+
+    accelerator_id: int
+    accelerator: str
+    gpus: int | None
+    mw: Decimal | None
+    site_ids: list[int] | None
+    start: Hour
+    end: Hour
+    same_fabric: bool
+    unit: Unit
+    internal: bool
+
+    def need(self, book: SiteBook) -> Need | None:
+        gpus = self.gpus if self.gpus is not None else gpus_for_mw(book, self)
+        if not gpus:
+            return None
+        return Need(
+            self.accelerator_id,
+            gpus,
+            self.end - self.start,
+            self.start,
+            self.start,
+            self.same_fabric,
+            self.unit,
+            self.internal,
+        )
+
+
+def gpus_for_mw(book: SiteBook, req: Request) -> int:
+    """How many GPUs of the accelerator `req.mw` of facility power runs at this site."""
+    keys = book.accelerators.get(req.accelerator_id, [])
+    if not keys or req.mw is None:
+        return 0
+    watts = max(book.pools[k].watts_per_gpu for k in keys) or 1
+    unit = max(unit_gpus(book, k, req.unit) for k in keys)
+    gpus = int(req.mw * 1_000_000 / book.site.pue) // watts
+    return gpus - gpus % unit
+
+
+def candidate_sites(session: Session, req: Request) -> dict[int, SiteBook]:
+    books = state.CACHE.books(session, req.site_ids)
+    return {sid: b for sid, b in books.items() if req.accelerator_id in b.accelerators}
+
+
+def place(
+    session: Session,
+    req: Request,
+    *,
+    contract_id: int = 0,
+    keep: Iterable[Claim] = (),
+    prefer: tuple[PoolKey, ...] = (),
+) -> Fit:
+    """Find, lock and re-check capacity for `req`; raise 409 with what is missing.
+
+    `contract_id` and `keep` serve amendments: the contract's own claims are set aside and
+    `keep` (the part of it that does not change) is put back before fitting the rest.
+    """
+    keep = list(keep)
+    books = candidate_sites(session, req)
+    if not books:
+        where = "at the requested site(s)" if req.site_ids else "anywhere"
+        raise Conflict(f"no {req.accelerator} capacity {where}")
+    ranked: list[tuple[tuple[int, int, str], int]] = []
+    shortfalls: list[Shortfall] = []
+    for sid, book in books.items():
+        view = _without(book, contract_id, keep)
+        need = req.need(view)
+        if need is None:
+            continue
+        fit = fit_at(view, need, req.start, prefer)
+        if fit is None:
+            shortfalls.append(shortfall(view, need, req.start))
+        else:
+            home = any(k[0] == sid for k in prefer)
+            ranked.append(((0 if home else 1, len(fit.parts), book.site.name), sid))
+    for _, sid in sorted(ranked):
+        state.lock_sites(session, [sid])
+        book = state.CACHE.books(session, [sid])[sid]
+        view = _without(book, contract_id, keep)
+        need = req.need(view)
+        fit = fit_at(view, need, req.start, prefer) if need else None
+        if fit is not None:
+            return fit
+        if need is not None:
+            shortfalls.append(shortfall(view, need, req.start))
+    raise no_capacity(req, shortfalls, {sid: b.site.name for sid, b in books.items()})
+
+
+def _without(book: SiteBook, contract_id: int, keep: list[Claim]) -> SiteBook:
+    if not contract_id:
+        return book
+    mine = [c for c in keep if c.pool[0] == book.site.id]
+    if not mine and all(c.contract_id != contract_id for c in book.claims):
+        return book
+    return book.with_changes(drop_contract=contract_id, add_claims=mine)
+
+
+def no_capacity(req: Request, shortfalls: list[Shortfall], names: dict[int, str]) -> Conflict:
+    what = f"{req.gpus} {req.accelerator} GPUs" if req.gpus else f"{req.mw} MW of {req.accelerator}"
+    when = f"{at_hour(req.start):%Y-%m-%d %H:%M} to {at_hour(req.end):%Y-%m-%d %H:%M} UTC"
+    best: dict[int, Shortfall] = {}
+    for s in shortfalls:
+        if s.site_id not in best or s.possible > best[s.site_id].possible:
+            best[s.site_id] = s
+    parts = [
+        f"{names.get(s.site_id, s.site_id)}: {s.possible} possible, {s.missing} missing ({s.reason})"
+        for s in sorted(best.values(), key=lambda s: -s.possible)
+    ]
+    detail = f"not enough capacity for {what} from {when}"
+    if parts:
+        detail += ": " + "; ".join(parts)
+    return Conflict(
+        detail,
+        errors=[
+            {
+                "loc": ["site", names.get(s.site_id, str(s.site_id))],
+                "msg": s.reason,
+                "possible": s.possible,
+                "missing": s.missing,
+            }
+            for s in best.values()
+        ],
+    )
+
+
+def write_claims(session: Session, claims: Iterable[Claim]) -> list[int]:
+    claims = list(claims)
+    rows = [
+        {
+            "contract_id": c.contract_id,
+            "site_id": c.pool[0],
+            "accelerator_id": c.pool[1],
+            "fabric": c.pool[2],
+            "start_h": c.start,
+            "end_h": c.end,
+            "gpus": c.gpus,
+            "internal": c.internal,
+            "exclusive": c.exclusive,
+        }
+        for c in claims
+    ]
+    if rows:
+        session.execute(sa.insert(CapacityClaim), rows)
+    return sorted({c.pool[0] for c in claims})
+
+
+def write_floors(session: Session, floors: Iterable[Floor]) -> list[int]:
+    floors = list(floors)
+    rows = [
+        {
+            "contract_id": f.contract_id,
+            "site_id": f.site_id,
+            "accelerator_id": f.accelerator_id,
+            "start_h": f.start,
+            "end_h": f.end,
+            "gpus": f.gpus,
+            "share": f.share,
+        }
+        for f in floors
+    ]
+    if rows:
+        session.execute(sa.insert(CapacityFloor), rows)
+    return sorted({f.site_id for f in floors})
+
+
+def current_claims(session: Session, contract_id: int) -> list[Claim]:
+    k = CapacityClaim
+    return [
+        Claim(contract_id, (s, a, f), st, en, g, bool(i), bool(x))
+        for s, a, f, st, en, g, i, x in session.execute(
+            sa.select(
+                k.site_id,
+                k.accelerator_id,
+                k.fabric,
+                k.start_h,
+                k.end_h,
+                k.gpus,
+                k.internal,
+                k.exclusive,
+            ).where(k.contract_id == contract_id)
+        )
+    ]
+
+
+def current_floors(session: Session, contract_id: int) -> list[Floor]:
+    f = CapacityFloor
+    return [
+        Floor(contract_id, s, a, st, en, g, Decimal(sh) if sh is not None else None)
+        for s, a, st, en, g, sh in session.execute(
+            sa.select(f.site_id, f.accelerator_id, f.start_h, f.end_h, f.gpus, f.share).where(
+                f.contract_id == contract_id
+            )
+        )
+    ]
+
+
+def replace_commitments(
+    session: Session, contract_id: int, claims: list[Claim], floors: list[Floor] | None = None
+) -> list[int]:
+    """Swap a contract's claims (and floors) for new ones; returns every site touched."""
+    before = {c.pool[0] for c in current_claims(session, contract_id)}
+    session.execute(sa.delete(CapacityClaim).where(CapacityClaim.contract_id == contract_id))
+    touched = before | set(write_claims(session, claims))
+    if floors is not None:
+        touched |= {f.site_id for f in current_floors(session, contract_id)}
+        session.execute(sa.delete(CapacityFloor).where(CapacityFloor.contract_id == contract_id))
+        touched |= set(write_floors(session, floors))
+    return sorted(touched)

@@ -1,0 +1,174 @@
+"""How a contract reads: its effective state, its value, its API shape and its history entry."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from neocloud.auth.principal import Principal
+from neocloud.capacity.models import CapacityClaim, CapacityFloor
+from neocloud.capacity.planner import Unit
+from neocloud.capacity.timeline import HOURS_PER_MONTH, at_hour
+from neocloud.contracts.models import Contract, ContractRevision, ContractState, PriceModel
+from neocloud.contracts.schemas import ClaimOut, ContractOut, FloorOut
+from neocloud.core.timeutil import as_utc, utcnow
+from neocloud.fleet.models import Accelerator, Site
+from neocloud.tenants.models import Tenant
+
+CENT = Decimal("0.01")
+
+
+def effective_state(c: Contract, now: datetime | None = None) -> ContractState:
+    """A booked contract is `active` during its term and `ended` after it."""
+    if c.state is not ContractState.BOOKED:
+        return c.state
+    now = now or utcnow()
+    if as_utc(c.end_at) <= now:
+        return ContractState.ENDED
+    if as_utc(c.start_at) <= now:
+        return ContractState.ACTIVE
+    return ContractState.BOOKED
+
+
+def contract_value(c: Contract) -> Decimal:
+    hours = Decimal((as_utc(c.end_at) - as_utc(c.start_at)).total_seconds() / 3600)
+    months = hours / HOURS_PER_MONTH
+    if c.price_model is PriceModel.PER_GPU_HOUR:
+        value = Decimal(c.gpus or 0) * hours * c.price
+    elif c.price_model is PriceModel.PER_MW_MONTH:
+        value = Decimal(c.mw or 0) * months * c.price
+    else:
+        value = months * c.price
+    return value.quantize(CENT)
+
+
+def contract_out(session: Session, c: Contract) -> ContractOut:
+    return contracts_out(session, [c])[0]
+
+
+def contracts_out(session: Session, rows: list[Contract]) -> list[ContractOut]:
+    """API shapes for several contracts, with three queries in all (no N+1)."""
+    ids = [c.id for c in rows]
+    names = dict(session.execute(sa.select(Site.id, Site.name)).all())
+    accs = dict(session.execute(sa.select(Accelerator.id, Accelerator.name)).all())
+    tenants = dict(
+        session.execute(
+            sa.select(Tenant.id, Tenant.name).where(Tenant.id.in_({c.tenant_id for c in rows}))
+        ).all()
+    )
+    claims: dict[int, list[ClaimOut]] = defaultdict(list)
+    floors: dict[int, list[FloorOut]] = defaultdict(list)
+    if ids:
+        k = CapacityClaim
+        for cid, sid, acc, fabric, g, a, b, excl in session.execute(
+            sa.select(
+                k.contract_id,
+                k.site_id,
+                k.accelerator_id,
+                k.fabric,
+                k.gpus,
+                k.start_h,
+                k.end_h,
+                k.exclusive,
+            )
+            .where(k.contract_id.in_(ids))
+            .order_by(k.contract_id, k.start_h, k.site_id, k.fabric)
+        ):
+            claims[cid].append(
+                ClaimOut(
+                    site=names[sid],
+                    accelerator=accs[acc],
+                    fabric=fabric,
+                    gpus=g,
+                    start=at_hour(a),
+                    end=at_hour(b),
+                    exclusive=excl,
+                )
+            )
+        f = CapacityFloor
+        for cid, sid, acc, fg, share, a, b in session.execute(
+            sa.select(
+                f.contract_id, f.site_id, f.accelerator_id, f.gpus, f.share, f.start_h, f.end_h
+            )
+            .where(f.contract_id.in_(ids))
+            .order_by(f.contract_id, f.start_h)
+        ):
+            floors[cid].append(
+                FloorOut(
+                    site=names[sid],
+                    accelerator=accs[acc],
+                    gpus=fg,
+                    share=share,
+                    start=at_hour(a),
+                    end=at_hour(b),
+                )
+            )
+    now = utcnow()
+    return [
+        ContractOut(
+            id=c.id,
+            name=c.name,
+            tenant=tenants[c.tenant_id],
+            tenant_id=c.tenant_id,
+            type=c.type,
+            state=effective_state(c, now),
+            accelerator=accs.get(c.accelerator_id) if c.accelerator_id else None,
+            gpus=c.gpus,
+            mw=c.mw,
+            site=names.get(c.site_id) if c.site_id else None,
+            sites=c.sites,
+            same_fabric=c.same_fabric,
+            unit=Unit(c.unit),
+            start=as_utc(c.start_at),
+            end=as_utc(c.end_at),
+            price_model=c.price_model,
+            price=c.price,
+            currency=c.currency,
+            commitment=c.commitment,
+            take_or_pay=c.take_or_pay,
+            prepayment_pct=c.prepayment_pct,
+            sla_tier=c.sla_tier,
+            lendable=c.lendable,
+            notice_minutes=c.notice_minutes,
+            contract_value=contract_value(c),
+            revision=c.revision,
+            quote_id=c.quote_id,
+            booked_at=c.booked_at,
+            cancelled_at=c.cancelled_at,
+            notes=c.notes,
+            claims=claims.get(c.id, []),
+            floors=floors.get(c.id, []),
+        )
+        for c in rows
+    ]
+
+
+def snapshot(session: Session, c: Contract) -> dict[str, Any]:
+    """The contract as it stands, for the history and the audit log (JSON-safe)."""
+    session.flush()
+    out = contract_out(session, c).model_dump(mode="json")
+    out.pop("state", None)
+    out["stored_state"] = c.state.value
+    return out
+
+
+def record_revision(
+    session: Session, actor: Principal, c: Contract, action: str, reason: str | None
+) -> dict[str, Any]:
+    snap = snapshot(session, c)
+    session.add(
+        ContractRevision(
+            contract_id=c.id,
+            revision=c.revision,
+            action=action,
+            reason=reason,
+            actor=actor.name,
+            snapshot=snap,
+        )
+    )
+    return snap
