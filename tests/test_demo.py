@@ -31,7 +31,10 @@ def test_demo_serves_the_scenario(tmp_path: Path) -> None:
             "training": "internal",
             "meridian-labs": "customer",
             "codeloom": "customer",
+            "helix-bio": "customer",
+            "pixelforge": "customer",
         }
+        _assert_the_story(api)
         assert api.get("/v1/nodes", params={"limit": 1}).json()["items"][0]["state"] == "available"
         assert len(api.get("/v1/accelerators").json()["items"]) == 5
         assert "neocloud_fleet_gpus" in httpx.get(url + "/metrics").text
@@ -40,6 +43,43 @@ def test_demo_serves_the_scenario(tmp_path: Path) -> None:
         assert (tmp_path / "admin-token").read_text().strip() == token
         r = httpx.get(url + "/v1/sites", headers={"Authorization": f"Bearer {token}"})
         assert len(r.json()["items"]) == 3
+
+
+def _assert_the_story(api: httpx.Client) -> None:
+    """The training moved from memphis-1 to memphis-2, then memphis-1 was sold whole."""
+    contracts = {c["name"]: c for c in api.get("/v1/contracts").json()["items"]}
+    sale = contracts["meridian-memphis-1"]
+    assert (sale["tenant"], sale["type"], sale["site"]) == (
+        "meridian-labs",
+        "dedicated-site",
+        "memphis-1",
+    )
+    assert 220_000 <= sale["gpus"] <= 240_000 and float(sale["mw"]) == 300
+    moved = contracts["training-gb200-m1"]
+    after_sale = [c for c in moved["claims"] if c["start"] >= sale["start"]]
+    assert after_sale and {c["site"] for c in after_sale} == {"memphis-2"}
+    assert sum(c["gpus"] for c in after_sale) == moved["gpus"]
+    actions = [r["action"] for r in api.get("/v1/contracts/training-gb200-m1/history").json()]
+    assert actions == ["book", "relocate"]
+    kinds = {c["type"] for c in contracts.values() if c["tenant"] != "training"}
+    assert {"reserved", "dedicated-site", "on-demand", "spot"} <= kinds
+    assert {c["unit"] for c in contracts.values() if c["tenant"] == "codeloom"} == {"block"}
+    assert api.get("/v1/capacity/conflicts").json() == []
+    # nothing else can be sold on memphis-1 while the lab holds it
+    quote = api.post(
+        "/v1/quotes",
+        json={
+            "tenant": "codeloom",
+            "accelerator": "H100",
+            "gpus": 8,
+            "months": 1,
+            "site": "memphis-1",
+            "start_after": "2027-01-01T00:00:00Z",
+            "start_before": "2027-02-01T00:00:00Z",
+        },
+    ).json()
+    assert quote["options"] == []
+    assert "dedicated-site" in quote["unavailable"]["missing"][0]["reason"]
 
 
 @pytest.mark.postgres
