@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -128,10 +128,12 @@ def fleet_layout(nodes: int) -> list[SiteLayout]:
     return [site_layout(i, n) for i, n in enumerate(site_nodes(nodes))]
 
 
-def fleet_text(nodes: int) -> str:
-    """The fleet file: counts and name patterns, as an operator would write it."""
+def fleet_text(nodes: int, accelerators: Sequence[str] = (ACCELERATOR,)) -> str:
+    """The fleet file: counts and name patterns, as an operator would write it. Site i holds
+    `accelerators[i % len(accelerators)]` (all H100 unless another benchmark asks)."""
     out = ["apiVersion: neocloud/v1", "sites:"]
-    for site in fleet_layout(nodes):
+    for index, site in enumerate(fleet_layout(nodes)):
+        accelerator = accelerators[index % len(accelerators)]
         out += [
             f"  - name: {site.name}",
             f"    display_name: Bench {site.name}",
@@ -155,7 +157,7 @@ def fleet_text(nodes: int) -> str:
                     f"            start: {block.start}",
                     f"            count: {block.count}",
                     '            nodes: {name: "{site}-{fabric}-{block}-n{i:02d}", '
-                    f"count: {block.nodes}, accelerator: {ACCELERATOR}, "
+                    f"count: {block.nodes}, accelerator: {accelerator}, "
                     f"gpus: {GPUS_PER_NODE}, power_kw: {NODE_KW}}}",
                 ]
     return "\n".join(out) + "\n"

@@ -197,6 +197,10 @@ def shortfall(book: SiteBook, need: Need, start: Hour) -> Shortfall:
         )
     caps = [_capacity(book, k, need, start, end) for k in pools]
     possible = max(caps) if need.same_fabric else sum(caps)
+    if not need.internal:  # the floor's headroom is shared by all the pools
+        possible = min(
+            possible, max(0, book.customer_headroom(need.accelerator_id).min_over(start, end))
+        )
     possible = min(possible, need.gpus)
     reason = _binding(book, need, pools, start, end)
     return Shortfall(book.site.id, start, possible, need.gpus - possible, reason)

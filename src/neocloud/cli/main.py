@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from neocloud.cli.capacity import capacity_app
 from neocloud.cli.common import ClientSettings
+from neocloud.cli.contracts import contracts_app, quote, quotes_app
 from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, nodes_app, sites_app
 from neocloud.cli.server import db_app, demo, serve
 from neocloud.cli.tenants import audit_app, tenants_app, tokens_app
@@ -37,6 +39,10 @@ app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+app.command()(quote)
+app.add_typer(quotes_app, name="quotes")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(capacity_app, name="capacity")
 
 if __name__ == "__main__":
     app()

@@ -84,3 +84,22 @@ class Client:
             headers={"Content-Type": "application/yaml"},
         )
         return result
+
+    def get_text(self, path: str, **params: Any) -> str:
+        """A GET whose answer is text (CSV), returned verbatim; errors as in `request`."""
+        try:
+            response = self._http.get(
+                path,
+                params={k: v for k, v in params.items() if v is not None},
+                headers={"Accept": "text/csv, application/problem+json"},
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                detail = body.get("detail") or body.get("title") or response.text
+            except ValueError:
+                body, detail = {}, response.text
+            raise ApiError(response.status_code, str(detail), body)
+        return response.text
