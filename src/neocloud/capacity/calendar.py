@@ -15,13 +15,16 @@ calendar (placement later decides which nodes). The invariants, at every hour:
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_CEILING, Decimal
 from functools import cached_property
 
-from neocloud.capacity.timeline import FOREVER, Hour, Steps, add, combine, minus
+import numpy as np
+from numpy.typing import NDArray
+
+from neocloud.capacity.timeline import FOREVER, Hour, Ints, Steps, add, minus, vcombine
 
 PoolKey = tuple[int, int, str]
 """(site id, accelerator id, fabric name): pools are named, so a fabric still to be
@@ -37,6 +40,13 @@ class SiteInfo:
     live_from: Hour
     live_until: Hour
     generation: int = 0
+    """The site's ledger generation when the book was read (its commitments' version)."""
+    supply_generation: int = 0
+    """The site's supply generation when the book was read (its fleet's version)."""
+
+    @property
+    def generations(self) -> tuple[int, int]:
+        return self.supply_generation, self.generation
 
     @property
     def it_watts(self) -> int:
@@ -106,16 +116,80 @@ def claims_steps(claims: Iterable[Claim]) -> Steps:
     return Steps.from_deltas(deltas)
 
 
+@dataclass(frozen=True)
+class ClaimTable:
+    """A book's claims as NumPy columns, one row per claim: the whole-site sums (committed
+    per pool, per accelerator, in watts) are then a few array operations, not a Python loop
+    over thousands of claims."""
+
+    start: Ints
+    end: Ints
+    gpus: Ints
+    watts: Ints  # gpus x the pool's watts per GPU; 0 on a pool the book does not know
+    pool: Ints  # index into the book's pools; -1 for an unknown one
+    accelerator: Ints
+    internal: NDArray[np.bool_]
+    exclusive: NDArray[np.bool_]
+
+    @staticmethod
+    def of(
+        claims: list[Claim], pools: dict[PoolKey, Pool], index: dict[PoolKey, int]
+    ) -> ClaimTable:
+        rows = [
+            (
+                c.start,
+                c.end,
+                c.gpus,
+                c.gpus * pools[c.pool].watts_per_gpu if c.pool in pools else 0,
+                index.get(c.pool, -1),
+                c.pool[1],
+                c.internal,
+                c.exclusive,
+            )
+            for c in claims
+        ]
+        a = np.array(rows, dtype=np.int64).reshape(-1, 8)
+        return ClaimTable(
+            a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6] != 0, a[:, 7] != 0
+        )
+
+    def plus(self, other: ClaimTable) -> ClaimTable:
+        return ClaimTable(
+            **{
+                f.name: np.concatenate((getattr(self, f.name), getattr(other, f.name)))
+                for f in fields(self)
+            }
+        )
+
+    def steps(self, rows: NDArray[np.bool_] | None = None, amount: Ints | None = None) -> Steps:
+        """The sum over time of `amount` (default: GPUs) held by the selected claims."""
+        amount = self.gpus if amount is None else amount
+        a, b, x = (
+            (self.start, self.end, amount)
+            if rows is None
+            else (
+                self.start[rows],
+                self.end[rows],
+                amount[rows],
+            )
+        )
+        return Steps.from_arrays(np.concatenate((a, b)), np.concatenate((x, -x)))
+
+
 @dataclass
 class SiteBook:
-    """Everything the calendar knows about one site, with its derived step functions."""
+    """Everything the calendar knows about one site, with its derived step functions.
+
+    A book never changes once built: a booking makes a new one (`with_changes`), so every
+    derived step function is computed at most once per book and kept (`_memo`).
+    """
 
     site: SiteInfo
     pools: dict[PoolKey, Pool]
     claims: list[Claim] = field(default_factory=list)
     floors: list[Floor] = field(default_factory=list)
-    _memo: dict[tuple[PoolKey, bool], Steps] = field(default_factory=dict, repr=False)
-    _heads: dict[int, Steps] = field(default_factory=dict, repr=False)
+    _table: ClaimTable | None = field(default=None, repr=False)
+    _memo: dict[Hashable, Steps] = field(default_factory=dict, repr=False)
 
     def with_changes(
         self,
@@ -125,21 +199,98 @@ class SiteBook:
         add_floors: Iterable[Floor] = (),
     ) -> SiteBook:
         """The book as it would be after a booking (a new object; this one is unchanged)."""
-        claims = [c for c in self.claims if c.contract_id != drop_contract]
-        floors = [f for f in self.floors if f.contract_id != drop_contract]
-        return SiteBook(self.site, self.pools, [*claims, *add_claims], [*floors, *add_floors])
+        added = list(add_claims)
+        if drop_contract is None:
+            claims, floors = self.claims, self.floors
+        else:
+            claims = [c for c in self.claims if c.contract_id != drop_contract]
+            floors = [f for f in self.floors if f.contract_id != drop_contract]
+        table = None
+        if drop_contract is None and "table" in self.__dict__:  # additions only: extend it
+            table = self.table.plus(ClaimTable.of(added, self.pools, self.pool_index))
+        return SiteBook(self.site, self.pools, [*claims, *added], [*floors, *add_floors], table)
+
+    def refreshed(
+        self, site: SiteInfo, add_claims: list[Claim], floors: list[Floor]
+    ) -> SiteBook | None:
+        """The same site after `add_claims` were booked and with `floors` as they now are
+        (None when a new claim names a pool the book does not know: load it anew).
+
+        What the new claims leave unchanged is carried over (the other pools, the other
+        accelerators); the site-wide sums are updated by the new claims alone."""
+        if any(c.pool not in self.pools for c in add_claims):
+            return None
+        same_floors = Counter(floors) == Counter(self.floors)
+        if not add_claims and same_floors:
+            return SiteBook(site, self.pools, self.claims, self.floors, self._table, self._memo)
+        if "table" not in self.__dict__:
+            return SiteBook(site, self.pools, [*self.claims, *add_claims], floors)
+        new = ClaimTable.of(add_claims, self.pools, self.pool_index)
+        book = SiteBook(site, self.pools, [*self.claims, *add_claims], floors, self.table.plus(new))
+        if same_floors:
+            book._inherit(self, add_claims, new)
+        return book
+
+    def _inherit(self, parent: SiteBook, added: list[Claim], new: ClaimTable) -> None:
+        pools = {c.pool for c in added}
+        accelerators = {c.pool[1] for c in added}
+        groups = {(c.pool[1], c.internal) for c in added}
+
+        def unchanged(key: Hashable) -> bool:
+            assert isinstance(key, tuple)
+            kind: str = key[0]
+            if kind in ("pool", "free"):
+                return bool(key[1] not in pools)
+            if kind == "committed":
+                return (key[1], key[2]) not in groups
+            if kind in ("headroom", "floor-headroom"):
+                return bool(key[1] not in accelerators)
+            return kind == "supply"  # available and totals depend on the site's power
+
+        self._memo.update((k, v) for k, v in dict(parent._memo).items() if unchanged(k))
+        carried = dict(parent.__dict__)
+        for name in ("pool_index", "accelerators", "floor_levels", "exclusive_holders"):
+            if name in carried and (name != "exclusive_holders" or not new.exclusive.any()):
+                self.__dict__[name] = carried[name]
+        if "committed_watts" in carried:
+            watts = new.steps(amount=new.watts)
+            self.__dict__["committed_watts"] = add(carried["committed_watts"], watts)
+            if "power_free_watts" in carried:
+                self.__dict__["power_free_watts"] = minus(carried["power_free_watts"], watts)
+        if "other_holders" in carried:
+            holders = new.steps(~new.exclusive, np.ones_like(new.gpus))
+            self.__dict__["other_holders"] = add(carried["other_holders"], holders)
+
+    def _memoised(self, key: Hashable, make: Callable[[], Steps]) -> Steps:
+        memo = self._memo.get(key)
+        if memo is None:
+            memo = self._memo[key] = make()
+        return memo
 
     # --- derived step functions ------------------------------------------------------------
 
     @cached_property
+    def pool_index(self) -> dict[PoolKey, int]:
+        return {key: i for i, key in enumerate(self.pools)}
+
+    @cached_property
+    def table(self) -> ClaimTable:
+        if self._table is not None:
+            return self._table
+        return ClaimTable.of(self.claims, self.pools, self.pool_index)
+
+    @property
     def committed(self) -> dict[PoolKey, Steps]:
-        by_pool: dict[PoolKey, list[Claim]] = defaultdict(list)
-        for c in self.claims:
-            by_pool[c.pool].append(c)
-        return {key: claims_steps(by_pool.get(key, [])) for key in self.pools}
+        return {key: self.committed_in(key) for key in self.pools}
+
+    def committed_in(self, key: PoolKey) -> Steps:
+        t = self.table
+        return self._memoised(("pool", key), lambda: t.steps(t.pool == self.pool_index[key]))
 
     def pool_free(self, key: PoolKey) -> Steps:
-        return minus(self.pools[key].supply, self.committed[key])
+        return self._memoised(
+            ("free", key), lambda: minus(self.pools[key].supply, self.committed_in(key))
+        )
 
     @cached_property
     def accelerators(self) -> dict[int, list[PoolKey]]:
@@ -149,11 +300,16 @@ class SiteBook:
         return dict(out)
 
     def supply_of(self, accelerator_id: int) -> Steps:
-        return add(*(self.pools[k].supply for k in self.accelerators.get(accelerator_id, [])))
+        return self._memoised(
+            ("supply", accelerator_id),
+            lambda: add(*(self.pools[k].supply for k in self.accelerators.get(accelerator_id, []))),
+        )
 
     def _committed_of(self, accelerator_id: int, internal: bool) -> Steps:
-        return claims_steps(
-            c for c in self.claims if c.pool[1] == accelerator_id and c.internal == internal
+        t = self.table
+        return self._memoised(
+            ("committed", accelerator_id, internal),
+            lambda: t.steps((t.accelerator == accelerator_id) & (t.internal == internal)),
         )
 
     @cached_property
@@ -185,36 +341,32 @@ class SiteBook:
     def customer_headroom(self, accelerator_id: int) -> Steps:
         """What customers may still take of an accelerator here: supply - customer
         commitments - max(internal commitments, floor)."""
-        memo = self._heads.get(accelerator_id)
-        if memo is None:
-            memo = self._heads[accelerator_id] = self._customer_headroom(accelerator_id)
-        return memo
-
-    def _customer_headroom(self, accelerator_id: int) -> Steps:
-        return combine(
-            lambda s, cu, it, fl: s - cu - max(it, fl),
-            self.supply_of(accelerator_id),
-            self._committed_of(accelerator_id, internal=False),
-            self._committed_of(accelerator_id, internal=True),
-            self.floor_of(accelerator_id),
+        return self._memoised(
+            ("headroom", accelerator_id),
+            lambda: vcombine(
+                lambda s, cu, it, fl: s - cu - np.maximum(it, fl),
+                self.supply_of(accelerator_id),
+                self._committed_of(accelerator_id, internal=False),
+                self._committed_of(accelerator_id, internal=True),
+                self.floor_of(accelerator_id),
+            ),
         )
 
     def floor_headroom(self, accelerator_id: int) -> Steps:
         """Supply above the floor not yet sold to customers (what a quote 'uses up')."""
-        return combine(
-            lambda s, cu, fl: s - cu - fl,
-            self.supply_of(accelerator_id),
-            self._committed_of(accelerator_id, internal=False),
-            self.floor_of(accelerator_id),
+        return self._memoised(
+            ("floor-headroom", accelerator_id),
+            lambda: vcombine(
+                lambda s, cu, fl: s - cu - fl,
+                self.supply_of(accelerator_id),
+                self._committed_of(accelerator_id, internal=False),
+                self.floor_of(accelerator_id),
+            ),
         )
 
     @cached_property
     def committed_watts(self) -> Steps:
-        deltas: list[tuple[Hour, int]] = []
-        for c in self.claims:
-            w = c.gpus * self.pools[c.pool].watts_per_gpu if c.pool in self.pools else 0
-            deltas += [(c.start, w), (c.end, -w)]
-        return Steps.from_deltas(deltas)
+        return self.table.steps(amount=self.table.watts)
 
     @cached_property
     def power_free_watts(self) -> Steps:
@@ -224,43 +376,76 @@ class SiteBook:
     def exclusive_holders(self) -> Steps:
         """How many dedicated-site contracts hold the site at each hour."""
         spans: dict[int, tuple[Hour, Hour]] = {}
-        for c in self.claims:
-            if c.exclusive:
-                a, b = spans.get(c.contract_id, (c.start, c.end))
-                spans[c.contract_id] = (min(a, c.start), max(b, c.end))
+        for i in np.flatnonzero(self.table.exclusive).tolist():
+            c = self.claims[i]
+            a, b = spans.get(c.contract_id, (c.start, c.end))
+            spans[c.contract_id] = (min(a, c.start), max(b, c.end))
         return Steps.from_deltas(d for a, b in spans.values() for d in ((a, 1), (b, -1)))
 
     @cached_property
     def other_holders(self) -> Steps:
         """How many claims that are not dedicated-site hold GPUs here at each hour."""
-        deltas: list[tuple[Hour, int]] = []
-        for c in self.claims:
-            if not c.exclusive:
-                deltas += [(c.start, 1), (c.end, -1)]
-        return Steps.from_deltas(deltas)
+        others = ~self.table.exclusive
+        return self.table.steps(others, np.ones_like(self.table.gpus))
 
     def available(self, key: PoolKey, internal: bool) -> Steps:
         """GPUs of a pool a new commitment could take at each hour, every invariant counted."""
-        memo = self._memo.get((key, internal))
-        if memo is None:
-            memo = self._memo[(key, internal)] = self._available(key, internal)
-        return memo
+        return self._memoised(("available", key, internal), lambda: self._available(key, internal))
 
     def _available(self, key: PoolKey, internal: bool) -> Steps:
         per_gpu = max(1, self.pools[key].watts_per_gpu)
         parts = [self.pool_free(key), self.power_free_watts, self.exclusive_holders]
         if internal:
-            return combine(
-                lambda free, watts, excl: 0 if excl else max(0, min(free, watts // per_gpu)),
+            return vcombine(
+                lambda free, watts, excl: np.where(
+                    excl != 0, 0, np.maximum(0, np.minimum(free, watts // per_gpu))
+                ),
                 *parts,
             )
-        return combine(
-            lambda free, watts, excl, head: (
-                0 if excl else max(0, min(free, head, watts // per_gpu))
+        return vcombine(
+            lambda free, watts, excl, head: np.where(
+                excl != 0, 0, np.maximum(0, np.minimum(np.minimum(free, head), watts // per_gpu))
             ),
             *parts,
             self.customer_headroom(key[1]),
         )
+
+    def total_available(self, keys: tuple[PoolKey, ...], internal: bool) -> Steps:
+        """`available` summed over several pools (the free capacity a quote compares with)."""
+        return self._memoised(
+            ("total", keys, internal),
+            lambda: vcombine(
+                lambda *v: sum((np.maximum(0, x) for x in v), np.int64(0)),
+                *(self.available(k, internal) for k in keys),
+            ),
+        )
+
+    def capacity(self, key: PoolKey, internal: bool, start: Hour, end: Hour) -> int:
+        """The least of `available(key, internal)` over [start, end), from its parts: the
+        least of each part bounds the least of their minimum, so nothing is combined."""
+        return self.capacities([key], internal, start, end)[key]
+
+    def capacities(
+        self, keys: Iterable[PoolKey], internal: bool, start: Hour, end: Hour
+    ) -> dict[PoolKey, int]:
+        """`capacity` of several pools: the site-wide parts are looked at once for all."""
+        keys = list(keys)
+        if self.exclusive_holders.max_over(start, end) != 0:
+            return dict.fromkeys(keys, 0)
+        watts = self.power_free_watts.min_over(start, end)
+        heads: dict[int, int] = {}
+        out: dict[PoolKey, int] = {}
+        for key in keys:
+            least = min(
+                self.pool_free(key).min_over(start, end),
+                watts // max(1, self.pools[key].watts_per_gpu),
+            )
+            if not internal:
+                if key[1] not in heads:
+                    heads[key[1]] = self.customer_headroom(key[1]).min_over(start, end)
+                least = min(least, heads[key[1]])
+            out[key] = max(0, least)
+        return out
 
     # --- invariants --------------------------------------------------------------------------
 
@@ -275,9 +460,17 @@ class SiteBook:
         for acc in self.accelerators:
             if acc not in self.floor_levels:
                 continue
-            for a, b, least in self.floor_headroom(acc).below(0, start, end):
+            # Only while a floor is in force (an oversell with no floor is "oversold" alone),
+            # and only what customers hold: a floor above supply with no customer is no sale.
+            held = vcombine(
+                lambda head, cu, fl: np.where(fl > 0, np.maximum(head, -cu), 0),
+                self.floor_headroom(acc),
+                self._committed_of(acc, internal=False),
+                self.floor_of(acc),
+            )
+            for a, b, least in held.below(0, start, end):
                 out.append(Violation("floor", self.site.id, (self.site.id, acc, ""), a, b, -least))
-        both = combine(lambda e, o: e * (e + o - 1), self.exclusive_holders, self.other_holders)
+        both = vcombine(lambda e, o: e * (e + o - 1), self.exclusive_holders, self.other_holders)
         for a, b, n in _above(both, 0, start, end):
             out.append(Violation("exclusive", self.site.id, None, a, b, n))
         return out

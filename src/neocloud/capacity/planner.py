@@ -12,8 +12,10 @@ import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
+
 from neocloud.capacity.calendar import Claim, PoolKey, SiteBook
-from neocloud.capacity.timeline import Hour, Steps, at_hour, combine
+from neocloud.capacity.timeline import Hour, add, at_hour
 
 MAX_START_CANDIDATES = 400
 
@@ -108,10 +110,14 @@ def candidate_pools(book: SiteBook, need: Need) -> list[PoolKey]:
     ]
 
 
-def _capacity(book: SiteBook, key: PoolKey, need: Need, start: Hour, end: Hour) -> int:
-    cap = book.available(key, need.internal).min_over(start, end)
-    unit = unit_gpus(book, key, need.unit)
-    return max(0, cap - cap % unit)
+def _capacities(
+    book: SiteBook, keys: list[PoolKey], need: Need, start: Hour, end: Hour
+) -> dict[PoolKey, int]:
+    """What each pool can take of `need` over [start, end), in whole units of the pool."""
+    caps = book.capacities(keys, need.internal, start, end)
+    for key, cap in caps.items():
+        caps[key] = cap - cap % unit_gpus(book, key, need.unit)
+    return caps
 
 
 def fit_at(book: SiteBook, need: Need, start: Hour, prefer: tuple[PoolKey, ...] = ()) -> Fit | None:
@@ -119,7 +125,7 @@ def fit_at(book: SiteBook, need: Need, start: Hour, prefer: tuple[PoolKey, ...] 
     (where the contract already is), then one pool (the tightest that fits, leaving large
     pools whole for large requests), then the fewest pools."""
     end = start + need.duration
-    caps = {key: _capacity(book, key, need, start, end) for key in candidate_pools(book, need)}
+    caps = _capacities(book, candidate_pools(book, need), need, start, end)
     fitting = [k for k, cap in caps.items() if cap >= need.gpus]
     if fitting:
         best = min(fitting, key=lambda k: (k not in prefer, caps[k], k[2]))
@@ -127,14 +133,8 @@ def fit_at(book: SiteBook, need: Need, start: Hour, prefer: tuple[PoolKey, ...] 
     elif need.same_fabric:
         return None
     else:
-        parts, left = [], need.gpus
-        for key in sorted(caps, key=lambda k: (k not in prefer, -caps[k], k[2])):
-            if left <= 0 or caps[key] <= 0:
-                break
-            take = min(caps[key], left)
-            parts.append((key, take))
-            left -= take
-        if left > 0:
+        parts = _split(book, need, caps, prefer)
+        if sum(g for _, g in parts) < need.gpus:
             return None
     # The pools share the site's power and (for customers) the floor's headroom.
     if len(parts) > 1:
@@ -147,15 +147,57 @@ def fit_at(book: SiteBook, need: Need, start: Hour, prefer: tuple[PoolKey, ...] 
     return Fit(book.site.id, start, end, parts)
 
 
+def _split(
+    book: SiteBook, need: Need, caps: dict[PoolKey, int], prefer: tuple[PoolKey, ...]
+) -> list[tuple[PoolKey, int]]:
+    """Spread a need over several pools, largest first, each part whole units of its pool.
+    Pools with larger units go first, so what is left stays a multiple of the smaller ones."""
+    parts: list[tuple[PoolKey, int]] = []
+    left = need.gpus
+    order = sorted(
+        caps, key=lambda k: (k not in prefer, -unit_gpus(book, k, need.unit), -caps[k], k[2])
+    )
+    for key in order:
+        take = min(caps[key], left)
+        take -= take % unit_gpus(book, key, need.unit)
+        if take > 0:
+            parts.append((key, take))
+            left -= take
+    return parts
+
+
+def fit_holds(book: SiteBook, need: Need, fit: Fit) -> bool:
+    """Whether the claims of `fit` (made by `fit_at` on an older book) still fit `book`:
+    the checks `fit_at` made to offer them, made again."""
+    pools = set(candidate_pools(book, need))
+    if any(key not in pools for key, _ in fit.parts):
+        return False
+    caps = _capacities(book, [key for key, _ in fit.parts], need, fit.start, fit.end)
+    if any(caps[key] < gpus for key, gpus in fit.parts):
+        return False
+    if len(fit.parts) > 1:
+        head = book.customer_headroom(need.accelerator_id)
+        if not need.internal and head.min_over(fit.start, fit.end) < need.gpus:
+            return False
+        watts = sum(g * book.pools[k].watts_per_gpu for k, g in fit.parts)
+        if book.power_free_watts.min_over(fit.start, fit.end) < watts:
+            return False
+    return True
+
+
 def _start_candidates(book: SiteBook, need: Need) -> list[Hour]:
+    """The hours at which a split over several pools may start to fit: the window's start,
+    and every rise of a pool's availability or of what the pools share (the customers'
+    headroom under the floor, the site's power), which a pool's own figure may not show."""
     hours = {need.earliest}
-    for key in candidate_pools(book, need):
-        avail = book.available(key, need.internal)
-        previous = avail.base
-        for h, v in zip(avail.hours, avail.values, strict=True):
-            if need.earliest < h <= need.latest and v > previous:
-                hours.add(h)
-            previous = v
+    series = [book.available(key, need.internal) for key in candidate_pools(book, need)]
+    if not need.internal:
+        series.append(book.customer_headroom(need.accelerator_id))
+    series.append(book.power_free_watts)
+    for steps in series:
+        h, v = steps.arrays
+        rises = v > np.concatenate(([steps.base], v[:-1]))
+        hours.update(h[rises & (h > need.earliest) & (h <= need.latest)].tolist())
     return sorted(hours)[:MAX_START_CANDIDATES]
 
 
@@ -163,26 +205,32 @@ def earliest_fit(book: SiteBook, need: Need) -> Fit | None:
     """The earliest start in the need's window at which this site can hold it."""
     best: Hour | None = None
     for key in candidate_pools(book, need):
+        # The pool sells whole units and need.gpus is a multiple of the unit, so "at least
+        # need.gpus available" already means "at least need.gpus in whole units".
         avail = book.available(key, need.internal)
-        unit = unit_gpus(book, key, need.unit)
-        rounded = Steps(avail.hours, [v - v % unit for v in avail.values], avail.base)
-        s = rounded.earliest_fit(need.gpus, need.duration, need.earliest, need.latest)
+        s = avail.earliest_fit(need.gpus, need.duration, need.earliest, need.latest)
         if s is not None and (best is None or s < best):
             best = s
-    if best is not None:
-        fit = fit_at(book, need, best)
-        if fit is not None:
-            return fit
-        best = None
+    single = fit_at(book, need, best) if best is not None else None
     if need.same_fabric:
-        return None
-    for start in _start_candidates(book, need):
-        if best is not None and start >= best:
+        return single
+    # Several pools together may hold it earlier than any one pool can. Only starts where
+    # the pools' total and the shared headroom both stay at the need all along can work
+    # (a cheap test for hundreds of starts at once); `fit_at` decides among those.
+    starts = np.array(_start_candidates(book, need), dtype=np.int64)
+    ends = starts + need.duration
+    total = book.total_available(tuple(candidate_pools(book, need)), need.internal)
+    hopeful = total.min_over_many(starts, ends) >= need.gpus
+    if not need.internal:
+        head = book.customer_headroom(need.accelerator_id)
+        hopeful &= head.min_over_many(starts, ends) >= need.gpus
+    for start in starts[hopeful].tolist():
+        if single is not None and start >= single.start:
             break
         fit = fit_at(book, need, start)
         if fit is not None:
             return fit
-    return None
+    return single
 
 
 def shortfall(book: SiteBook, need: Need, start: Hour) -> Shortfall:
@@ -195,12 +243,18 @@ def shortfall(book: SiteBook, need: Need, start: Hour) -> Shortfall:
         return Shortfall(
             book.site.id, start, 0, need.gpus, f"no pool here sells whole {need.unit.value}s of it"
         )
-    caps = [_capacity(book, k, need, start, end) for k in pools]
-    possible = max(caps) if need.same_fabric else sum(caps)
+    caps = _capacities(book, pools, need, start, end)
+    if need.same_fabric:
+        possible = max(caps.values())
+    else:
+        possible = sum(g for _, g in _split(book, need, caps, ()))
     if not need.internal:  # the floor's headroom is shared by all the pools
         possible = min(
             possible, max(0, book.customer_headroom(need.accelerator_id).min_over(start, end))
         )
+    if not need.same_fabric and len(pools) > 1:  # and so is the site's power
+        per_gpu = max(book.pools[k].watts_per_gpu for k in pools) or 1
+        possible = min(possible, max(0, book.power_free_watts.min_over(start, end)) // per_gpu)
     possible = min(possible, need.gpus)
     reason = _binding(book, need, pools, start, end)
     return Shortfall(book.site.id, start, possible, need.gpus - possible, reason)
@@ -212,19 +266,18 @@ def _binding(book: SiteBook, need: Need, pools: list[PoolKey], start: Hour, end:
     free = sum(max(0, book.pool_free(k).min_over(start, end)) for k in pools)
     if need.same_fabric:
         free = max(max(0, book.pool_free(k).min_over(start, end)) for k in pools)
-    if free < need.gpus:
-        hour = combine(lambda *v: sum(v), *(book.pool_free(k) for k in pools)).argmin_over(
-            start, end
-        )
-        where = "in any one fabric" if need.same_fabric else "in all"
-        return f"only {free} GPUs are free {where} at the tightest hour ({_when(hour)})"
-    if not need.internal:
+    if not need.internal:  # the floor binds first when it leaves less than is free
         head = book.customer_headroom(need.accelerator_id)
-        if head.min_over(start, end) < need.gpus:
+        least = head.min_over(start, end)
+        if least < need.gpus and least < free:
             return (
-                f"the internal floor leaves customers {max(0, head.min_over(start, end))} GPUs "
+                f"the internal floor leaves customers {max(0, least)} GPUs "
                 f"(tightest {_when(head.argmin_over(start, end))})"
             )
+    if free < need.gpus:
+        hour = add(*(book.pool_free(k) for k in pools)).argmin_over(start, end)
+        where = "in any one fabric" if need.same_fabric else "in all"
+        return f"only {free} GPUs are free {where} at the tightest hour ({_when(hour)})"
     watts = book.power_free_watts.min_over(start, end)
     return f"the site's power leaves {max(0, watts) / 1e6:.1f} MW of IT load"
 
@@ -239,9 +292,7 @@ def describe_uses(book: SiteBook, fit: Fit, need: Need, accelerator: str) -> lis
     uses: list[Use] = []
     site = book.site.name
     pools = candidate_pools(book, need) or [k for k, _ in fit.parts]
-    free = combine(
-        lambda *v: sum(max(0, x) for x in v), *(book.available(k, need.internal) for k in pools)
-    )
+    free = book.total_available(tuple(pools), need.internal)
     least = free.min_over(fit.start, fit.end)
     hour = free.argmin_over(fit.start, fit.end)
     if least > 0:
@@ -255,7 +306,8 @@ def describe_uses(book: SiteBook, fit: Fit, need: Need, accelerator: str) -> lis
                 f"(tightest {_when(hour)})",
             )
         )
-    if not need.internal and need.accelerator_id in book.floor_levels:
+    # Only while a floor is in force during the option: a floor elsewhere in time is not "used".
+    if not need.internal and book.floor_of(need.accelerator_id).max_over(fit.start, fit.end) > 0:
         head = book.floor_headroom(need.accelerator_id)
         least = head.min_over(fit.start, fit.end)
         hour = head.argmin_over(fit.start, fit.end)

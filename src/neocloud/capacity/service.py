@@ -29,6 +29,7 @@ from neocloud.core.timeutil import utcnow
 from neocloud.fleet.models import Accelerator
 
 MAX_CELLS = 200_000
+MAX_YEARS = 40
 STEP_HOURS = {Step.HOUR: 1, Step.DAY: 24, Step.WEEK: 168}
 
 
@@ -63,9 +64,23 @@ def capacity(
         raise InvalidInput(
             "end must be after start", errors=[{"loc": ["query", "end"], "msg": "not after start"}]
         )
-    spans = list(buckets(a, b, step)) if b - a <= 40 * 8760 else []
+    if b - a > MAX_YEARS * 8760:
+        raise InvalidInput(
+            f"end: the range may span at most {MAX_YEARS} years",
+            errors=[{"loc": ["query", "end"], "msg": "range too long"}],
+        )
+    spans = list(buckets(a, b, step))
     books = state.CACHE.books(session)
     accs = dict(session.execute(sa.select(Accelerator.id, Accelerator.name)).all())
+    if site and all(bk.site.name != site for bk in books.values()):
+        raise InvalidInput(
+            f"site: unknown site '{site}'", errors=[{"loc": ["query", "site"], "msg": "unknown"}]
+        )
+    if accelerator and accelerator not in accs.values():
+        raise InvalidInput(
+            f"accelerator: unknown accelerator '{accelerator}'",
+            errors=[{"loc": ["query", "accelerator"], "msg": "unknown"}],
+        )
     chosen = [
         (book, key)
         for book in books.values()
@@ -156,6 +171,10 @@ def conflicts(
     actor.demand(Permission.CAPACITY_READ)
     a = hour_of(start) if start else hour_of(utcnow())
     b = hour_of(end) if end else FOREVER
+    if b <= a:
+        raise InvalidInput(
+            "end must be after start", errors=[{"loc": ["query", "end"], "msg": "not after start"}]
+        )
     books = state.CACHE.books(session)
     who = holders(session, books)
     accs = dict(session.execute(sa.select(Accelerator.id, Accelerator.name)).all())

@@ -5,6 +5,10 @@ ends), so a quantity over years is kept as its breakpoints, not as one value per
 3-year calendar of a pool with a hundred contracts is a few hundred numbers, and every
 question the calendar asks ("the least free capacity between these two hours") is a binary
 search and a short scan. Times are whole hours since the Unix epoch (`Hour`).
+
+`hours` and `values` are plain lists (the readable form every caller uses); the operations
+that touch every breakpoint (building from thousands of claims, combining several functions,
+the earliest fit) run on NumPy copies of them, made once per step function.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ import bisect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 Hour = int
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -20,6 +29,10 @@ FOREVER: Hour = 10**8
 """An hour far beyond any horizon (about year 13,000): the end of "until further notice"."""
 HOURS_PER_MONTH = 730
 """A month as cloud price sheets count it (8,760 hours a year / 12)."""
+NEVER = 2**62
+"""Past every hour (the end of a last segment, in the vectorised searches)."""
+
+Ints = NDArray[np.int64]
 
 
 def hour_of(value: datetime) -> Hour:
@@ -72,8 +85,33 @@ class Steps:
         return Steps(hours, values, base)
 
     @staticmethod
+    def from_arrays(hours: Ints, deltas: Ints, base: int = 0) -> Steps:
+        """`from_deltas` for NumPy arrays of hours and changes (thousands of claims at once)."""
+        if hours.size == 0:
+            return Steps([], [], base)
+        order = np.argsort(hours, kind="stable")
+        h, d = hours[order], deltas[order]
+        firsts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
+        merged = np.add.reduceat(d, firsts)
+        keep = merged != 0
+        return _steps(h[firsts][keep], base + np.cumsum(merged[keep]), base)
+
+    @staticmethod
     def constant(value: int) -> Steps:
         return Steps([], [], value)
+
+    @cached_property
+    def arrays(self) -> tuple[Ints, Ints]:
+        """`hours` and `values` as NumPy arrays (made once; the lists are never changed)."""
+        return np.asarray(self.hours, dtype=np.int64), np.asarray(self.values, dtype=np.int64)
+
+    def at_many(self, hours: Ints) -> Ints:
+        """The value at each of `hours` (a sorted or unsorted array)."""
+        h, v = self.arrays
+        if h.size == 0:
+            return np.full(hours.shape, self.base, dtype=np.int64)
+        i = np.searchsorted(h, hours, side="right") - 1
+        return np.where(i >= 0, v[np.maximum(i, 0)], self.base)
 
     def deltas(self) -> Iterator[tuple[Hour, int]]:
         previous = self.base
@@ -107,6 +145,34 @@ class Steps:
             least = min(least, min(self.values[i:j]))
         return least
 
+    def min_over_many(self, starts: Ints, ends: Ints) -> Ints:
+        """`min_over` of many ranges at once: a range-minimum table over the values answers
+        each in constant time."""
+        h, v = self.arrays
+        i = np.searchsorted(h, starts, side="right")
+        j = np.maximum(np.searchsorted(h, ends, side="left"), i)
+        out = np.where(i > 0, v[np.maximum(i - 1, 0)], self.base) if v.size else i * 0 + self.base
+        inside = np.flatnonzero(j > i)
+        if inside.size:
+            a, b = i[inside], j[inside]
+            level = np.log2(b - a).astype(np.int64)  # the largest power of two that fits
+            least = np.empty(inside.size, dtype=np.int64)
+            for k in np.unique(level).tolist():
+                pick = level == k
+                runs = self._runs[k]
+                least[pick] = np.minimum(runs[a[pick]], runs[b[pick] - (1 << k)])
+            out[inside] = np.minimum(out[inside], least)
+        return out
+
+    @cached_property
+    def _runs(self) -> list[Ints]:
+        """Level k: the least of each run of 2**k consecutive values."""
+        levels = [self.arrays[1]]
+        while (1 << len(levels)) <= levels[0].size:
+            half = 1 << (len(levels) - 1)
+            levels.append(np.minimum(levels[-1][:-half], levels[-1][half:]))
+        return levels
+
     def max_over(self, start: Hour, end: Hour) -> int:
         i = bisect.bisect_right(self.hours, start)
         most = self.base if i == 0 else self.values[i - 1]
@@ -117,23 +183,36 @@ class Steps:
 
     def argmin_over(self, start: Hour, end: Hour) -> Hour:
         """The first hour in [start, end) at which the least value is reached."""
-        best_hour, best = start, None
-        for a, _, value in self.segments(start, end):
-            if best is None or value < best:
-                best_hour, best = a, value
-        return best_hour
+        if start >= end:
+            return start
+        i = bisect.bisect_right(self.hours, start)
+        first = self.base if i == 0 else self.values[i - 1]
+        j = bisect.bisect_left(self.hours, end, lo=i)
+        if j > i:
+            least = min(self.values[i:j])
+            if least < first:
+                return self.hours[self.values.index(least, i, j)]
+        return start
 
     def earliest_fit(self, need: int, duration: Hour, earliest: Hour, latest: Hour) -> Hour | None:
-        """The first start s in [earliest, latest] with value >= need on all of [s, s+duration)."""
-        start = earliest
-        for a, b, value in self.segments(earliest, FOREVER):
-            if start > latest:
-                return None
-            if a >= start + duration:
-                return start
-            if value < need:
-                start = b
-        return start if start <= latest else None
+        """The first start s in [earliest, latest] with value >= need on all of [s, s+duration).
+
+        The answer is `earliest` or the end of a stretch below `need`: the first such
+        candidate whose next stretch below `need` begins at least `duration` later.
+        """
+        if earliest > latest:
+            return None
+        if self.min_over(earliest, earliest + duration) >= need:
+            return earliest  # the common answer, found with a binary search
+        h, v = self.arrays
+        i = bisect.bisect_right(self.hours, earliest)
+        starts = np.concatenate(([earliest], h[i:]))
+        ends = np.concatenate((h[i:], [NEVER]))
+        short = np.concatenate(([self.at(earliest)], v[i:])) < need
+        candidates = np.concatenate(([earliest], ends[short]))
+        next_short = np.concatenate((starts[short], [NEVER]))
+        ok = np.flatnonzero((next_short >= candidates + duration) & (candidates <= latest))
+        return int(candidates[ok[0]]) if ok.size else None
 
     def below(self, level: int, start: Hour, end: Hour) -> Iterator[tuple[Hour, Hour, int]]:
         """Maximal pieces of [start, end) where the value is under `level`: (from, until, least)."""
@@ -148,22 +227,32 @@ class Steps:
             yield run
 
 
+def _steps(hours: Ints, values: Ints, base: int) -> Steps:
+    """A step function from arrays already in canonical form (each value differs from the last)."""
+    out = Steps(hours.tolist(), values.tolist(), int(base))
+    out.__dict__["arrays"] = (hours, values)  # the cached_property, filled in advance
+    return out
+
+
+def _aligned(parts: tuple[Steps, ...]) -> tuple[Ints, list[Ints]]:
+    """Every breakpoint of the parts, and each part's value at each of them."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), []
+    hours = np.unique(np.concatenate([p.arrays[0] for p in parts]))
+    return hours, [p.at_many(hours) for p in parts]
+
+
 def combine(fn: Callable[..., int], *parts: Steps) -> Steps:
-    """The pointwise `fn` of several step functions, e.g. supply minus commitments."""
-    hours = sorted({h for p in parts for h in p.hours})
+    """The pointwise `fn` of several step functions, e.g. supply minus commitments.
+
+    `fn` takes plain ints; `vcombine` is the same for a `fn` written for NumPy arrays.
+    """
     base = fn(*(p.base for p in parts))
-    cursors = [0] * len(parts)
-    current = [p.base for p in parts]
+    hours, columns = _aligned(parts)
     out_hours: list[Hour] = []
     out_values: list[int] = []
     level = base
-    for hour in hours:
-        for k, p in enumerate(parts):
-            c = cursors[k]
-            while c < len(p.hours) and p.hours[c] <= hour:
-                current[k] = p.values[c]
-                c += 1
-            cursors[k] = c
+    for hour, *current in zip(hours.tolist(), *(c.tolist() for c in columns), strict=True):
         value = fn(*current)
         if value != level:
             out_hours.append(hour)
@@ -172,11 +261,19 @@ def combine(fn: Callable[..., int], *parts: Steps) -> Steps:
     return Steps(out_hours, out_values, base)
 
 
+def vcombine(fn: Callable[..., Any], *parts: Steps) -> Steps:
+    """`combine` for a `fn` of NumPy arrays (np.minimum, np.where, arithmetic): one pass in C
+    over all breakpoints instead of a Python call per breakpoint."""
+    base = int(fn(*(np.int64(p.base) for p in parts)))
+    hours, columns = _aligned(parts)
+    values = np.broadcast_to(np.asarray(fn(*columns), dtype=np.int64), hours.shape)
+    keep = values != np.concatenate(([base], values[:-1]))
+    return _steps(hours[keep], values[keep], base)
+
+
 def add(*parts: Steps) -> Steps:
-    return Steps.from_deltas(
-        (d for p in parts for d in p.deltas()), base=sum(p.base for p in parts)
-    )
+    return vcombine(lambda *v: sum(v, np.int64(0)), *parts)
 
 
 def minus(a: Steps, b: Steps) -> Steps:
-    return Steps.from_deltas([*a.deltas(), *((h, -d) for h, d in b.deltas())], base=a.base - b.base)
+    return vcombine(np.subtract, a, b)

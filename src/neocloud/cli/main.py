@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from neocloud.cli.capacity import capacity_app
+from neocloud.cli.capacity import capacity_app, quote, quotes_app
 from neocloud.cli.common import ClientSettings
-from neocloud.cli.contracts import contracts_app, quote, quotes_app
+from neocloud.cli.contracts import contracts_app
 from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, nodes_app, sites_app
 from neocloud.cli.server import db_app, demo, serve
 from neocloud.cli.tenants import audit_app, tenants_app, tokens_app

@@ -17,7 +17,7 @@ from neocloud.capacity.calendar import Claim, Floor
 from neocloud.capacity.planner import Unit
 from neocloud.capacity.timeline import Hour, at_hour, hour_of
 from neocloud.contracts import relocation, resolve
-from neocloud.contracts.booking import locked_contract
+from neocloud.contracts.booking import check_floors, locked_contract
 from neocloud.contracts.models import Contract, ContractState, ContractType
 from neocloud.contracts.placing import (
     Request,
@@ -167,6 +167,15 @@ def _extend(session: Session, actor: Principal, c: Contract, end: Hour, new_end:
             )
             for f in floors
         ]
+        # The stretch is a new floor over [end, new_end): customers may already hold it.
+        check_floors(
+            session,
+            [
+                Floor(f.contract_id, f.site_id, f.accelerator_id, end, new_end, f.gpus, f.share)
+                for f in floors
+                if f.end == end
+            ],
+        )
         touched = replace_commitments(session, c.id, [*claims, *added], stretched)
     else:
         touched = write_claims(session, added)
@@ -194,11 +203,14 @@ def _refit(
     req = Request(
         acc.id, acc.name, gpus, None, site_ids, eff, end, c.same_fabric, Unit(c.unit), internal
     )
-    state.lock_sites(session, sorted({k.pool[0] for k in claims}))
+    # Where it is and where it may go, locked together in id order (a move one way and a
+    # move the other way must not each hold one site and wait for the other).
+    state.lock_sites(session, sorted({k.pool[0] for k in claims} | set(site_ids or [])))
     fit = place(session, req, contract_id=c.id, keep=before, prefer=tuple({k.pool for k in after}))
     floors = None
     if move_floors_to is not None and internal:
         floors = []
+        moved: list[Floor] = []
         for f in current_floors(session, c.id):
             if f.end <= eff or f.site_id == fit.site_id:
                 floors.append(f)
@@ -207,7 +219,7 @@ def _refit(
                 floors.append(
                     Floor(f.contract_id, f.site_id, f.accelerator_id, f.start, eff, f.gpus, f.share)
                 )
-            floors.append(
+            moved.append(
                 Floor(
                     f.contract_id,
                     fit.site_id,
@@ -218,6 +230,10 @@ def _refit(
                     f.share,
                 )
             )
+        # A floor that moves is a new floor at its new site: customers may already hold it.
+        if moved:
+            check_floors(session, moved)
+        floors += moved
     touched = replace_commitments(
         session, c.id, [*before, *fit.claims(c.id, internal=internal)], floors
     )

@@ -89,7 +89,8 @@ def create_contract(session: Session, *, actor: Principal, body: ContractCreate)
     session.add(contract)
     session.flush()
     if body.book:
-        book(session, actor=actor, contract=contract, relocate=body.relocate_internal)
+        ids = [s.id for s in allowed] if allowed else None
+        book(session, actor=actor, contract=contract, relocate=body.relocate_internal, site_ids=ids)
     if body.price is None:
         contract.price = default_price(session, contract, acc)
     snap = record_revision(session, actor, contract, "book" if body.book else "quote", None)
@@ -99,8 +100,16 @@ def create_contract(session: Session, *, actor: Principal, body: ContractCreate)
     return contract
 
 
-def book(session: Session, *, actor: Principal, contract: Contract, relocate: bool = True) -> None:
-    """Take the capacity a contract needs (none for on-demand and spot) and mark it booked."""
+def book(
+    session: Session,
+    *,
+    actor: Principal,
+    contract: Contract,
+    relocate: bool = True,
+    site_ids: list[int] | None = None,
+) -> None:
+    """Take the capacity a contract needs (none for on-demand and spot) and mark it booked.
+    `site_ids`: the ids of `contract.sites`, when the caller has them at hand."""
     start, end = resolve.hour(contract.start_at, "start"), resolve.hour(contract.end_at, "end")
     kind = contract.type
     touched: list[int] = []
@@ -115,7 +124,7 @@ def book(session: Session, *, actor: Principal, contract: Contract, relocate: bo
     elif kind.holds_capacity:
         acc = session.get(Accelerator, contract.accelerator_id)
         assert acc is not None
-        sites = _site_ids(session, contract)
+        sites = site_ids if site_ids is not None else _site_ids(session, contract)
         req = Request(
             acc.id,
             acc.name,
@@ -128,7 +137,7 @@ def book(session: Session, *, actor: Principal, contract: Contract, relocate: bo
             Unit(contract.unit),
             kind is ContractType.INTERNAL,
         )
-        fit = place(session, req)
+        fit = place(session, req, contract_id=contract.id, new=True)
         claims = fit.claims(contract.id, internal=req.internal)
         touched = write_claims(session, claims)
         contract.site_id, contract.gpus = fit.site_id, fit.gpus
@@ -151,6 +160,13 @@ def set_floors(
         if b <= a:
             raise resolve.bad(["floors", str(i), "end"], "must be after its start")
         floors.append(Floor(contract.id, sid, acc_id, a, b, spec.gpus, spec.share))
+    check_floors(session, floors)
+    return write_floors(session, floors)
+
+
+def check_floors(session: Session, floors: list[Floor]) -> None:
+    """Refuse floors that would take capacity customers already hold, under the floor
+    sites' locks (a new floor, or one an amendment stretches or moves)."""
     sites = sorted({f.site_id for f in floors})
     state.lock_sites(session, sites)
     books = state.CACHE.books(session, sites)
@@ -169,7 +185,6 @@ def set_floors(
                 f"already hold from {at_hour(v.start):%Y-%m-%d}",
                 errors=[{"loc": ["body", "floors"], "msg": "customers already hold it"}],
             )
-    return write_floors(session, floors)
 
 
 def book_quoted(session: Session, *, actor: Principal, name: str) -> Contract:

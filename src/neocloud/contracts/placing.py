@@ -4,6 +4,10 @@ The search runs first on the cached calendar, without locks, to rank the sites; 
 candidate site is locked, its book re-read (the lock makes this read current) and the fit
 checked again before anything is written. Correctness therefore lives in the database's
 row locks, so it holds across any number of API processes.
+
+A new booking on its first attempt (`state.optimistic`) skips the lock here: it is written
+on the best site's cached book, and the same check is made under the lock at commit
+(`state.expect`); if it no longer fits, the booking runs again the locking way.
 """
 
 from __future__ import annotations
@@ -18,7 +22,16 @@ from sqlalchemy.orm import Session
 from neocloud.capacity import state
 from neocloud.capacity.calendar import Claim, Floor, PoolKey, SiteBook
 from neocloud.capacity.models import CapacityClaim, CapacityFloor
-from neocloud.capacity.planner import Fit, Need, Shortfall, Unit, fit_at, shortfall, unit_gpus
+from neocloud.capacity.planner import (
+    Fit,
+    Need,
+    Shortfall,
+    Unit,
+    fit_at,
+    fit_holds,
+    shortfall,
+    unit_gpus,
+)
 from neocloud.capacity.timeline import Hour, at_hour
 from neocloud.core.errors import Conflict
 
@@ -77,41 +90,92 @@ def place(
     contract_id: int = 0,
     keep: Iterable[Claim] = (),
     prefer: tuple[PoolKey, ...] = (),
+    new: bool = False,
 ) -> Fit:
     """Find, lock and re-check capacity for `req`; raise 409 with what is missing.
 
     `contract_id` and `keep` serve amendments: the contract's own claims are set aside and
     `keep` (the part of it that does not change) is put back before fitting the rest.
+    `new`: the contract `contract_id` holds nothing yet (it may be booked optimistically).
     """
     keep = list(keep)
+    owner = 0 if new else contract_id  # a new contract has nothing to set aside
     books = candidate_sites(session, req)
     if not books:
         where = "at the requested site(s)" if req.site_ids else "anywhere"
         raise Conflict(f"no {req.accelerator} capacity {where}")
+    optimistic = new and not keep and state.optimistic(session)
     ranked: list[tuple[tuple[int, int, str], int]] = []
-    shortfalls: list[Shortfall] = []
-    for sid, book in books.items():
-        view = _without(book, contract_id, keep)
+    misses: list[tuple[SiteBook, Need]] = []
+    fits: dict[int, tuple[Need, Fit]] = {}
+    for sid, book in sorted(books.items(), key=lambda item: item[1].site.name):
+        view = _without(book, owner, keep)
         need = req.need(view)
         if need is None:
             continue
         fit = fit_at(view, need, req.start, prefer)
         if fit is None:
-            shortfalls.append(shortfall(view, need, req.start))
-        else:
-            home = any(k[0] == sid for k in prefer)
-            ranked.append(((0 if home else 1, len(fit.parts), book.site.name), sid))
-    for _, sid in sorted(ranked):
-        state.lock_sites(session, [sid])
-        book = state.CACHE.books(session, [sid])[sid]
-        view = _without(book, contract_id, keep)
-        need = req.need(view)
-        fit = fit_at(view, need, req.start, prefer) if need else None
+            misses.append((view, need))
+            continue
+        home = any(k[0] == sid for k in prefer)
+        ranked.append(((0 if home else 1, len(fit.parts), book.site.name), sid))
+        fits[sid] = (need, fit)
+        if optimistic and not prefer and len(fit.parts) == 1:
+            break  # sites go by name: none after this one can rank higher
+    order = [sid for _, sid in sorted(ranked)]
+    if order and optimistic:
+        best_need, best = fits[order[0]]
+        state.expect(
+            session,
+            state.Expectation(
+                site_id=order[0],
+                generations=books[order[0]].site.generations,
+                contract_id=contract_id,
+                still_fits=lambda now: fit_holds(now, best_need, best),
+            ),
+        )
+        return best
+    position = {sid: i for i, sid in enumerate(books)}  # the order the sites came in
+    misses.sort(key=lambda miss: position[miss[0].site.id])
+    shortfalls = [shortfall(view, need, req.start) for view, need in misses]
+    if len(order) > 1:
+        # The best site alone first, so that bookings elsewhere go on in parallel. If it no
+        # longer fits, its lock goes (savepoint) before the others are taken, all at once and
+        # in id order: waiting for a second site while holding the first, in ranking order,
+        # deadlocks against a booking that ranked the two the other way round.
+        savepoint = session.begin_nested()
+        fit = _locked_fit(session, req, order[0], owner, keep, prefer, shortfalls)
+        if fit is not None:
+            savepoint.commit()
+            return fit
+        savepoint.rollback()
+        order = order[1:]
+    state.lock_sites(session, order)
+    for sid in order:
+        fit = _locked_fit(session, req, sid, owner, keep, prefer, shortfalls)
         if fit is not None:
             return fit
-        if need is not None:
-            shortfalls.append(shortfall(view, need, req.start))
     raise no_capacity(req, shortfalls, {sid: b.site.name for sid, b in books.items()})
+
+
+def _locked_fit(
+    session: Session,
+    req: Request,
+    sid: int,
+    contract_id: int,
+    keep: list[Claim],
+    prefer: tuple[PoolKey, ...],
+    shortfalls: list[Shortfall],
+) -> Fit | None:
+    """Lock a site, re-read its book (current under the lock) and fit `req` on it again."""
+    state.lock_sites(session, [sid])
+    book = state.CACHE.books(session, [sid])[sid]
+    view = _without(book, contract_id, keep)
+    need = req.need(view)
+    fit = fit_at(view, need, req.start, prefer) if need else None
+    if fit is None and need is not None:
+        shortfalls.append(shortfall(view, need, req.start))
+    return fit
 
 
 def _without(book: SiteBook, contract_id: int, keep: list[Claim]) -> SiteBook:
@@ -168,6 +232,7 @@ def write_claims(session: Session, claims: Iterable[Claim]) -> list[int]:
         for c in claims
     ]
     if rows:
+        state.mark_written(session)
         session.execute(sa.insert(CapacityClaim), rows)
     return sorted({c.pool[0] for c in claims})
 
@@ -187,6 +252,7 @@ def write_floors(session: Session, floors: Iterable[Floor]) -> list[int]:
         for f in floors
     ]
     if rows:
+        state.mark_written(session)
         session.execute(sa.insert(CapacityFloor), rows)
     return sorted({f.site_id for f in floors})
 
@@ -227,6 +293,7 @@ def replace_commitments(
 ) -> list[int]:
     """Swap a contract's claims (and floors) for new ones; returns every site touched."""
     before = {c.pool[0] for c in current_claims(session, contract_id)}
+    state.mark_written(session)
     session.execute(sa.delete(CapacityClaim).where(CapacityClaim.contract_id == contract_id))
     touched = before | set(write_claims(session, claims))
     if floors is not None:

@@ -195,7 +195,8 @@ def book_dedicated(
     state.lock_sites(session, all_sites)  # relocation may touch any site
     books = state.CACHE.books(session)
     site = books[contract.site_id or 0]
-    plan = plan_dedicated(books, site.site.id, start, end, holders(session, books), contract.id)
+    who = holders(session, books)
+    plan = plan_dedicated(books, site.site.id, start, end, who, contract.id)
     if plan.blockers:
         raise Conflict(
             f"{site.site.name} cannot be sold whole from {at_hour(start):%Y-%m-%d} to "
@@ -203,7 +204,7 @@ def book_dedicated(
             errors=[{"loc": ["body", "site"], "msg": b} for b in plan.blockers],
         )
     if plan.moves and not relocate:
-        moved = ", ".join(f"{m.gpus} GPUs of contract {m.contract_id}" for m in plan.moves)
+        moved = ", ".join(f"{m.gpus} GPUs of '{who[m.contract_id].name}'" for m in plan.moves)
         raise Conflict(
             f"{site.site.name} holds internal commitments ({moved}); book with "
             "relocate_internal=true to move them to other sites in the same transaction",
@@ -261,6 +262,9 @@ def _apply_moves(
     internal.site_id = moves[-1].to_site
     internal.revision += 1
     to = books[moves[-1].to_site].site.name
+    if internal.sites:  # the sites it may use: the sold one gives way to where it went
+        gone = books[moved_from].site.name
+        internal.sites = list(dict.fromkeys(to if s == gone else s for s in internal.sites))
     reason = f"moved to {to} so that dedicated-site contract '{buyer}' can hold the site"
     snap = record_revision(session, actor, internal, "relocate", reason)
     audit.record(

@@ -74,15 +74,33 @@ def is_retryable(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) in RETRYABLE_PG_CODES
 
 
+class RetryTransaction(Exception):
+    """Raised inside work run by `retrying` to run it again from the start: an optimistic
+    check found, at commit, that another transaction got there first."""
+
+
+RETRIES_LEFT = "neocloud.retries_left"
+"""`session.info` key: how many more times `retrying` will run the work (absent outside it).
+While some are left, work may take an optimistic path: a `RetryTransaction` runs it again."""
+
+
 def retrying(session: Session, work: Callable[[], T], attempts: int = 4) -> T:
     """Run `work` in a transaction of `session`, again if the database aborted it for a
-    deadlock or a serialization failure (bookings lock several sites' ledgers)."""
+    deadlock or a serialization failure (bookings lock several sites' ledgers), or if the
+    work raised `RetryTransaction`."""
     for attempt in range(attempts):
+        session.info[RETRIES_LEFT] = attempts - 1 - attempt
         try:
             with session.begin():
                 return work()
+        except RetryTransaction:
+            if attempt + 1 < attempts:
+                continue
+            raise
         except sa.exc.DBAPIError as exc:
             if attempt + 1 < attempts and is_retryable(exc):
                 continue
             raise
+        finally:
+            session.info.pop(RETRIES_LEFT, None)
     raise AssertionError("unreachable")

@@ -45,9 +45,7 @@ TENANTS = [
     DemoTenant(
         "codeloom", "Codeloom (coding tools)", TenantKind.CUSTOMER, "infra@codeloom.example"
     ),
-    DemoTenant(
-        "helix-bio", "Helix Bio (protein models)", TenantKind.CUSTOMER, "ml@helix.example"
-    ),
+    DemoTenant("helix-bio", "Helix Bio (protein models)", TenantKind.CUSTOMER, "ml@helix.example"),
     DemoTenant(
         "pixelforge", "Pixelforge (image models)", TenantKind.CUSTOMER, "gpu@pixelforge.example"
     ),
