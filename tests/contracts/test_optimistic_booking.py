@@ -9,7 +9,8 @@ again the locking way and is refused with the reason. Either way nothing is over
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from neocloud.contracts.schemas import ContractCreate
 from neocloud.contracts.views import contract_out
 from neocloud.core.errors import Conflict
 from neocloud.db.engine import make_engine, make_sessionmaker, retrying
+from tests.conftest import _client, new_database
 from tests.contracts.world import ACME, GLOBEX, build, free_at, t
 
 WEST_H100 = 32
@@ -71,15 +73,24 @@ def book_while_another_commits(
     return attempts, outcome
 
 
-def only_postgresql(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite has one writer at a time: nothing commits while a booking is open")
+pytestmark = pytest.mark.postgres
+
+
+# PostgreSQL only: on SQLite one writer holds the database, so nothing commits while a
+# booking is open and there is no optimistic path to test.
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from new_database("postgresql", request, tmp_path)
+
+
+@pytest.fixture
+def client(db_url: str) -> Iterator[TestClient]:
+    yield from _client(db_url)
 
 
 def test_a_booking_that_still_fits_commits_as_it_was_written(
     client: TestClient, db_url: str
 ) -> None:
-    only_postgresql(db_url)
     build(client)
     attempts, outcome = book_while_another_commits(db_url, first=16, second=8)
     assert not isinstance(outcome(), Conflict), outcome()
@@ -91,7 +102,6 @@ def test_a_booking_that_still_fits_commits_as_it_was_written(
 def test_a_booking_overtaken_by_another_is_refused_not_oversold(
     client: TestClient, db_url: str
 ) -> None:
-    only_postgresql(db_url)
     build(client)
     attempts, outcome = book_while_another_commits(db_url, first=24, second=16)
     refused = outcome()
