@@ -15,6 +15,7 @@ from neocloud.auth import service as auth_service
 from neocloud.auth.router import router as auth_router
 from neocloud.capacity.router import router as capacity_router
 from neocloud.config import Settings
+from neocloud.contracts.batching import BookingQueues
 from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
 from neocloud.fleet.router import router as fleet_router
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = FastAPI(title="neocloud", version=__version__, description=DESCRIPTION)
     app.state.engine = engine
     app.state.sessionmaker = factory
+    app.state.bookings = BookingQueues()
     app.state.settings = settings
     problems.install(app)
     metrics.install(app)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from neocloud.auth import service as auth_service
+from neocloud.auth.cache import TOKENS
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission
+from neocloud.auth.tokens import digest
 from neocloud.core.errors import Unauthorized
 from neocloud.core.paging import MAX_LIMIT, PageRequest
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for the request. Async (run on the event loop, not in a worker thread):
+    making one does no I/O, and every route ends its transactions before it returns, so
+    closing it has nothing to roll back."""
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     with factory() as session:
         yield session
@@ -24,7 +30,11 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def bearer_token(request: Request) -> str:
+async def bearer_token(request: Request) -> str:
+    return _bearer(request)
+
+
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -32,19 +42,32 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
-    token = bearer_token(request)
-    with session.begin():
-        return auth_service.authenticate(session, token)
+async def get_principal(request: Request) -> Principal:
+    """The caller, from its bearer token: from this process's token cache when it has just
+    seen the token (see `neocloud.auth.cache`), else read in a worker thread."""
+    token = _bearer(request)
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    database = str(request.app.state.engine.url)
+    found = TOKENS.get(database, digest(token))
+    if found is not None:
+        return found
+    return await run_in_threadpool(_authenticate, factory, database, token)
 
 
-def require(permission: Permission) -> Callable[..., Principal]:
+def _authenticate(factory: sessionmaker[Session], database: str, token: str) -> Principal:
+    with factory() as session, session.begin():
+        principal, row = auth_service.authenticate_row(session, token)
+        TOKENS.put(database, row.token_hash, principal, row.expires_at)
+        return principal
+
+
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates and demands `permission`.
 
     The function carries `.permission` so that tests can enumerate every route's policy.
     """
 
-    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         principal.demand(permission)
         return principal
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neocloud.fleet.models import Accelerator, Node, Site
 
@@ -85,17 +86,36 @@ def route_template(scope: MutableMapping[str, Any]) -> str:
     return "/".join(f"{{{params[seg]}}}" if seg in params else seg for seg in path.split("/"))
 
 
-def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class MetricsMiddleware:
+    """Counts and times every HTTP request by method, route template and status (plain
+    ASGI: Starlette's `BaseHTTPMiddleware` costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        template = route_template(request.scope)
-        REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        LATENCY.labels(request.method, template).observe(time.perf_counter() - start)
-        return response
+        status = 500
+
+        async def measured(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, measured)
+        finally:
+            template = route_template(scope)
+            REQUESTS.labels(scope["method"], template, str(status)).inc()
+            LATENCY.labels(scope["method"], template).observe(time.perf_counter() - start)
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(MetricsMiddleware)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

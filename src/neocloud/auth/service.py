@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from neocloud.auth import audit, tokens
+from neocloud.auth.cache import TOKENS
 from neocloud.auth.models import ApiToken, AuditEvent
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission, Role
@@ -18,11 +19,16 @@ from neocloud.tenants.models import Tenant
 
 
 def authenticate(session: Session, raw_token: str) -> Principal:
+    return authenticate_row(session, raw_token)[0]
+
+
+def authenticate_row(session: Session, raw_token: str) -> tuple[Principal, ApiToken]:
     row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == tokens.digest(raw_token)))
     now = utcnow()
     if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
         raise Unauthorized("the token is unknown, revoked or expired")
-    return Principal(token_id=row.id, name=row.name, role=row.role, tenant_id=row.tenant_id)
+    principal = Principal(token_id=row.id, name=row.name, role=row.role, tenant_id=row.tenant_id)
+    return principal, row
 
 
 def _token_view(row: ApiToken) -> dict[str, object]:
@@ -119,6 +125,7 @@ def revoke_token(session: Session, *, actor: Principal, token_id: int) -> ApiTok
     if row.revoked_at is None:
         before = _token_view(row) | {"revoked_at": None}
         row.revoked_at = utcnow()
+        TOKENS.forget(row.token_hash)
         audit.record(
             session,
             actor,

@@ -518,9 +518,10 @@ class Expectation:
     site_id: int
     generations: tuple[int, int]
     """The (supply, ledger) generations of the book the fit was made on."""
-    contract_id: int
+    contracts: frozenset[int]
+    """The contracts whose claims were written on that fit (several for a batch)."""
     still_fits: Callable[[SiteBook], bool]
-    """Whether the booking's claims fit a book of the site that leaves them out."""
+    """Whether the bookings' claims fit a book of the site that leaves them out."""
 
 
 def optimistic(session: Session) -> bool:
@@ -567,7 +568,7 @@ def _confirm(session: Session) -> None:
         return
     session.info.pop(EXPECTED, None)
     sites = sorted({e.site_id for e in expected})
-    ours = frozenset(e.contract_id for e in expected)
+    ours = frozenset().union(*(e.contracts for e in expected))
     # Lock and bump at once: the generations before the bump tell whether anything was
     # booked (or the fleet changed) on the site since the book the fit was made on.
     bumped = _bump(session, sites)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -23,34 +25,90 @@ from neocloud.contracts.schemas import ContractCreate, FloorIn
 from neocloud.contracts.views import record_revision
 from neocloud.core.errors import Conflict, InvalidInput, NotFound
 from neocloud.core.timeutil import as_utc, utcnow
-from neocloud.fleet.models import Accelerator
+from neocloud.fleet.models import Accelerator, Site
 from neocloud.tenants.models import Tenant, TenantKind
 
 QUOTE_FIELDS = ("type", "accelerator", "same_fabric", "unit")
 SPOT_NOTICE_MINUTES = 30
 
 
+@dataclass
+class Draft:
+    """A new contract, checked and resolved but not yet written."""
+
+    contract: Contract
+    tenant: Tenant
+    accelerator: Accelerator | None
+    sites: list[Site] | None
+
+
 def create_contract(session: Session, *, actor: Principal, body: ContractCreate) -> Contract:
     """Record a contract and (unless `book` is false) book its capacity, atomically."""
     actor.demand(Permission.CONTRACTS_WRITE)
     body = _from_quote(session, actor, body) if body.quote else body
-    tenant = resolve.tenant(session, actor, body.tenant)
+    d = draft_contract(
+        session,
+        actor,
+        body,
+        taken=lambda name: (
+            session.scalar(sa.select(Contract.id).where(Contract.name == name)) is not None
+        ),
+    )
+    contract = d.contract
+    session.add(contract)
+    session.flush()
+    if body.book:
+        ids = [s.id for s in d.sites] if d.sites else None
+        book(session, actor=actor, contract=contract, relocate=body.relocate_internal, site_ids=ids)
+    if body.price is None:
+        contract.price = default_price(session, contract, d.accelerator)
+    snap = record_revision(session, actor, contract, "book" if body.book else "quote", None)
+    audit.record(
+        session,
+        actor,
+        "contract.create",
+        "contract",
+        contract.name,
+        tenant_id=d.tenant.id,
+        after=snap,
+    )
+    return contract
+
+
+def draft_contract(
+    session: Session,
+    actor: Principal,
+    body: ContractCreate,
+    *,
+    taken: Callable[[str], bool],
+    lookup: resolve.Names | None = None,
+) -> Draft:
+    """Check a new contract and resolve its names; write nothing. `taken`: whether a
+    contract of that name exists."""
+    actor.demand(Permission.CONTRACTS_WRITE)
+    tenant = resolve.tenant(session, actor, body.tenant, lookup)
     if body.type is None:
         raise resolve.bad("type", "required: reserved, dedicated-site, on-demand, spot or internal")
     _check_kind(body.type, tenant, body)
     start, end = resolve.term(body.start, body.end)
-    name = body.name or f"{tenant.name[:40]}-{body.type.value}-{secrets.token_hex(3)}"
-    if session.scalar(sa.select(Contract.id).where(Contract.name == name)) is not None:
-        raise Conflict(
-            f"a contract named '{name}' already exists",
-            errors=[{"loc": ["body", "name"], "msg": "duplicate"}],
-        )
+    if body.name:
+        name = body.name
+        if taken(name):
+            raise Conflict(
+                f"a contract named '{name}' already exists",
+                errors=[{"loc": ["body", "name"], "msg": "duplicate"}],
+            )
+    else:
+        name = f"{tenant.name[:39]}-{body.type.value}-{secrets.token_hex(4)}"
+        while taken(name):
+            name = f"{tenant.name[:39]}-{body.type.value}-{secrets.token_hex(4)}"
     acc = (
-        resolve.accelerator(session, body.accelerator)
-        if body.type.holds_capacity and body.type is not ContractType.DEDICATED_SITE
-        else (resolve.accelerator(session, body.accelerator) if body.accelerator else None)
+        resolve.accelerator(session, body.accelerator, lookup=lookup)
+        if body.accelerator
+        or (body.type.holds_capacity and body.type is not ContractType.DEDICATED_SITE)
+        else None
     )
-    allowed = resolve.sites(session, body.site, body.sites)
+    allowed = resolve.sites(session, body.site, body.sites, lookup=lookup)
     contract = Contract(
         name=name,
         tenant_id=tenant.id,
@@ -85,19 +143,9 @@ def create_contract(session: Session, *, actor: Principal, body: ContractCreate)
         floors=[f.model_dump(mode="json", exclude_none=True) for f in body.floors or []] or None,
         quote_id=body.quote,
         notes=body.notes,
+        revision=1,
     )
-    session.add(contract)
-    session.flush()
-    if body.book:
-        ids = [s.id for s in allowed] if allowed else None
-        book(session, actor=actor, contract=contract, relocate=body.relocate_internal, site_ids=ids)
-    if body.price is None:
-        contract.price = default_price(session, contract, acc)
-    snap = record_revision(session, actor, contract, "book" if body.book else "quote", None)
-    audit.record(
-        session, actor, "contract.create", "contract", name, tenant_id=tenant.id, after=snap
-    )
-    return contract
+    return Draft(contract, tenant, acc, allowed)
 
 
 def book(
@@ -125,18 +173,7 @@ def book(
         acc = session.get(Accelerator, contract.accelerator_id)
         assert acc is not None
         sites = site_ids if site_ids is not None else _site_ids(session, contract)
-        req = Request(
-            acc.id,
-            acc.name,
-            contract.gpus,
-            contract.mw,
-            sites,
-            start,
-            end,
-            contract.same_fabric,
-            Unit(contract.unit),
-            kind is ContractType.INTERNAL,
-        )
+        req = capacity_request(contract, acc, sites)
         fit = place(session, req, contract_id=contract.id, new=True)
         claims = fit.claims(contract.id, internal=req.internal)
         touched = write_claims(session, claims)
@@ -146,6 +183,22 @@ def book(
     state.bump_ledgers(session, touched)
     contract.state = ContractState.BOOKED
     contract.booked_at = utcnow()
+
+
+def capacity_request(contract: Contract, acc: Accelerator, site_ids: list[int] | None) -> Request:
+    """What a reserved or internal contract asks of the calendar."""
+    return Request(
+        acc.id,
+        acc.name,
+        contract.gpus,
+        contract.mw,
+        site_ids,
+        resolve.hour(contract.start_at, "start"),
+        resolve.hour(contract.end_at, "end"),
+        contract.same_fabric,
+        Unit(contract.unit),
+        contract.type is ContractType.INTERNAL,
+    )
 
 
 def set_floors(

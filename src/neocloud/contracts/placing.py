@@ -79,8 +79,22 @@ def gpus_for_mw(book: SiteBook, req: Request) -> int:
 
 
 def candidate_sites(session: Session, req: Request) -> dict[int, SiteBook]:
-    books = state.CACHE.books(session, req.site_ids)
-    return {sid: b for sid, b in books.items() if req.accelerator_id in b.accelerators}
+    return candidates(state.CACHE.books(session, req.site_ids), req)
+
+
+def candidates(books: dict[int, SiteBook], req: Request) -> dict[int, SiteBook]:
+    """The books of the sites `req` allows that have its accelerator."""
+    allowed = set(req.site_ids) if req.site_ids is not None else None
+    return {
+        sid: b
+        for sid, b in books.items()
+        if (allowed is None or sid in allowed) and req.accelerator_id in b.accelerators
+    }
+
+
+def nowhere(req: Request) -> Conflict:
+    where = "at the requested site(s)" if req.site_ids else "anywhere"
+    return Conflict(f"no {req.accelerator} capacity {where}")
 
 
 def place(
@@ -102,27 +116,10 @@ def place(
     owner = 0 if new else contract_id  # a new contract has nothing to set aside
     books = candidate_sites(session, req)
     if not books:
-        where = "at the requested site(s)" if req.site_ids else "anywhere"
-        raise Conflict(f"no {req.accelerator} capacity {where}")
+        raise nowhere(req)
     optimistic = new and not keep and state.optimistic(session)
-    ranked: list[tuple[tuple[int, int, str], int]] = []
-    misses: list[tuple[SiteBook, Need]] = []
-    fits: dict[int, tuple[Need, Fit]] = {}
-    for sid, book in sorted(books.items(), key=lambda item: item[1].site.name):
-        view = _without(book, owner, keep)
-        need = req.need(view)
-        if need is None:
-            continue
-        fit = fit_at(view, need, req.start, prefer)
-        if fit is None:
-            misses.append((view, need))
-            continue
-        home = any(k[0] == sid for k in prefer)
-        ranked.append(((0 if home else 1, len(fit.parts), book.site.name), sid))
-        fits[sid] = (need, fit)
-        if optimistic and not prefer and len(fit.parts) == 1:
-            break  # sites go by name: none after this one can rank higher
-    order = [sid for _, sid in sorted(ranked)]
+    ranking = rank(books, req, owner, keep, prefer, first_whole=optimistic)
+    order, fits = ranking.order, ranking.fits
     if order and optimistic:
         best_need, best = fits[order[0]]
         state.expect(
@@ -130,14 +127,12 @@ def place(
             state.Expectation(
                 site_id=order[0],
                 generations=books[order[0]].site.generations,
-                contract_id=contract_id,
+                contracts=frozenset({contract_id}),
                 still_fits=lambda now: fit_holds(now, best_need, best),
             ),
         )
         return best
-    position = {sid: i for i, sid in enumerate(books)}  # the order the sites came in
-    misses.sort(key=lambda miss: position[miss[0].site.id])
-    shortfalls = [shortfall(view, need, req.start) for view, need in misses]
+    shortfalls = ranking.shortfalls(req)
     if len(order) > 1:
         # The best site alone first, so that bookings elsewhere go on in parallel. If it no
         # longer fits, its lock goes (savepoint) before the others are taken, all at once and
@@ -156,6 +151,54 @@ def place(
         if fit is not None:
             return fit
     raise no_capacity(req, shortfalls, {sid: b.site.name for sid, b in books.items()})
+
+
+@dataclass
+class Ranking:
+    """The sites where a request fits, best first, and those where it does not."""
+
+    order: list[int]
+    fits: dict[int, tuple[Need, Fit]]
+    misses: list[tuple[SiteBook, Need]]
+    """In the order the books came in."""
+
+    def shortfalls(self, req: Request) -> list[Shortfall]:
+        return [shortfall(view, need, req.start) for view, need in self.misses]
+
+
+def rank(
+    books: dict[int, SiteBook],
+    req: Request,
+    owner: int = 0,
+    keep: list[Claim] | None = None,
+    prefer: tuple[PoolKey, ...] = (),
+    *,
+    first_whole: bool = False,
+) -> Ranking:
+    """Fit `req` on each site's book: the sites where the contract already is (`prefer`)
+    first, then the fewest pools, then by name. `first_whole`: stop at the first site (by
+    name) where it fits in one pool, as none after it can rank higher (without `prefer`).
+    `owner`, `keep`: an amended contract's claims are set aside and `keep` put back."""
+    ranked: list[tuple[tuple[int, int, str], int]] = []
+    misses: list[tuple[SiteBook, Need]] = []
+    fits: dict[int, tuple[Need, Fit]] = {}
+    for sid, book in sorted(books.items(), key=lambda item: item[1].site.name):
+        view = _without(book, owner, keep or [])
+        need = req.need(view)
+        if need is None:
+            continue
+        fit = fit_at(view, need, req.start, prefer)
+        if fit is None:
+            misses.append((view, need))
+            continue
+        home = any(k[0] == sid for k in prefer)
+        ranked.append(((0 if home else 1, len(fit.parts), book.site.name), sid))
+        fits[sid] = (need, fit)
+        if first_whole and not prefer and len(fit.parts) == 1:
+            break
+    position = {sid: i for i, sid in enumerate(books)}  # the order the sites came in
+    misses.sort(key=lambda miss: position[miss[0].site.id])
+    return Ranking([sid for _, sid in sorted(ranked)], fits, misses)
 
 
 def _locked_fit(

@@ -63,14 +63,19 @@ def create_quote(session: Session, *, actor: Principal, body: QuoteCreate) -> Qu
             raise resolve.bad("months", "give the term: months, days or hours")
         duration = HOURS_PER_MONTH
     now = hour_of(utcnow()) + 1
-    earliest = resolve.hour(body.start_after, "start_after") if body.start_after else now
+    asked = resolve.hour(body.start_after, "start_after") if body.start_after else now
     latest = (
         resolve.hour(body.start_before, "start_before")
         if body.start_before
-        else earliest + DEFAULT_WINDOW_HOURS
+        else max(asked, now) + DEFAULT_WINDOW_HOURS
     )
-    if latest < earliest:
+    if latest < asked:
         raise resolve.bad("start_before", "must not be before start_after")
+    if latest < now:
+        raise resolve.bad(
+            "start_before", "is in the past: a quote offers starts from the next hour"
+        )
+    earliest = max(asked, now)  # a quote offers what can still be sold: no start in the past
     allowed = resolve.sites(session, body.site, body.sites)
     site_ids = [s.id for s in allowed] if allowed else None
     books = state.CACHE.books(session, site_ids)

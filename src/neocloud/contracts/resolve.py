@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,7 +23,46 @@ def bad(field: str | list[str], msg: str) -> InvalidInput:
     return InvalidInput(f"{'.'.join(loc)}: {msg}", errors=[{"loc": ["body", *loc], "msg": msg}])
 
 
-def tenant(session: Session, actor: Principal, name: str | None) -> Tenant:
+class Names:
+    """Tenants, accelerators and sites looked up by name once for several requests (a batch
+    of bookings): `prefetch` reads them in three queries; names it did not read fall back
+    to a query each."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[type, str], Any] = {}
+
+    def prefetch(
+        self, session: Session, tenants: set[str], accelerators: set[str], sites: set[str]
+    ) -> None:
+        wanted: tuple[tuple[Any, set[str]], ...] = (
+            (Tenant, tenants),
+            (Accelerator, accelerators),
+            (Site, sites),
+        )
+        for model, names in wanted:
+            if not names:
+                continue
+            for name in names:
+                self.rows[(model, name)] = None
+            for row in session.scalars(sa.select(model).where(model.name.in_(names))):
+                self.rows[(model, row.name)] = row
+
+    def get(self, session: Session, model: Any, name: str) -> Any:
+        key = (model, name)
+        if key not in self.rows:
+            self.rows[key] = session.scalar(sa.select(model).where(model.name == name))
+        return self.rows[key]
+
+
+def _by_name(session: Session, model: Any, name: str, lookup: Names | None) -> Any:
+    if lookup is not None:
+        return lookup.get(session, model, name)
+    return session.scalar(sa.select(model).where(model.name == name))
+
+
+def tenant(
+    session: Session, actor: Principal, name: str | None, lookup: Names | None = None
+) -> Tenant:
     """The tenant a request is for; a tenant token may name only its own (or none)."""
     if name is None:
         if actor.tenant_id is None:
@@ -30,30 +70,38 @@ def tenant(session: Session, actor: Principal, name: str | None) -> Tenant:
         row = session.get(Tenant, actor.tenant_id)
         assert row is not None
         return row
-    row = session.scalar(sa.select(Tenant).where(Tenant.name == name))
-    if row is None or (actor.tenant_id is not None and row.id != actor.tenant_id):
+    found: Tenant | None = _by_name(session, Tenant, name, lookup)
+    if found is None or (actor.tenant_id is not None and found.id != actor.tenant_id):
         raise NotFound(f"tenant '{name}' not found")
-    return row
+    return found
 
 
-def accelerator(session: Session, name: str | None, field: str = "accelerator") -> Accelerator:
+def accelerator(
+    session: Session, name: str | None, field: str = "accelerator", lookup: Names | None = None
+) -> Accelerator:
     if name is None:
         raise bad(field, "required for this contract type")
-    row = session.scalar(sa.select(Accelerator).where(Accelerator.name == name))
+    row: Accelerator | None = _by_name(session, Accelerator, name, lookup)
     if row is None:
         raise bad(field, f"unknown accelerator '{name}'")
     return row
 
 
-def site(session: Session, name: str, field: str | list[str] = "site") -> Site:
-    row = session.scalar(sa.select(Site).where(Site.name == name))
+def site(
+    session: Session, name: str, field: str | list[str] = "site", lookup: Names | None = None
+) -> Site:
+    row: Site | None = _by_name(session, Site, name, lookup)
     if row is None:
         raise bad(field, f"unknown site '{name}'")
     return row
 
 
 def sites(
-    session: Session, one: str | None, many: list[str] | None, field: str = "sites"
+    session: Session,
+    one: str | None,
+    many: list[str] | None,
+    field: str = "sites",
+    lookup: Names | None = None,
 ) -> list[Site] | None:
     """The sites a request allows (None: any)."""
     names = [one] if one else []
@@ -62,7 +110,7 @@ def sites(
         return None
     out: list[Site] = []
     for i, name in enumerate(dict.fromkeys(names)):
-        out.append(site(session, name, "site" if one and i == 0 else [field, str(i)]))
+        out.append(site(session, name, "site" if one and i == 0 else [field, str(i)], lookup))
     return out
 
 

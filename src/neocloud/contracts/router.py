@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from neocloud.api.deps import PageDep, SessionDep, require
 from neocloud.api.schemas import PageOut
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission as P
-from neocloud.contracts import amendments, booking, quotes, service
+from neocloud.contracts import amendments, batching, booking, quotes, service
 from neocloud.contracts.models import ContractState, ContractType
 from neocloud.contracts.schemas import (
     AmendmentCreate,
@@ -50,8 +50,13 @@ def list_contracts(
 
 
 @router.post("/contracts", status_code=status.HTTP_201_CREATED, response_model=ContractOut)
-def create_contract(body: ContractCreate, session: SessionDep, actor: Writer) -> ContractOut:
+def create_contract(
+    body: ContractCreate, request: Request, session: SessionDep, actor: Writer
+) -> ContractOut:
     """Book a contract (directly, or from a quote's option) atomically: it fits or it is 409."""
+    if batching.batchable(body):
+        queues: batching.BookingQueues = request.app.state.bookings
+        return queues.of(request.app.state.sessionmaker).book(actor, body)
 
     def work() -> ContractOut:
         return contract_out(session, booking.create_contract(session, actor=actor, body=body))

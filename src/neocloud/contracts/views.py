@@ -130,42 +130,65 @@ def contracts_out(session: Session, rows: list[Contract]) -> list[ContractOut]:
             )
     now = utcnow()
     return [
-        ContractOut(
-            id=c.id,
-            name=c.name,
+        shape(
+            c,
             tenant=tenants[c.tenant_id],
-            tenant_id=c.tenant_id,
-            type=c.type,
-            state=effective_state(c, now),
             accelerator=accs.get(c.accelerator_id) if c.accelerator_id else None,
-            gpus=c.gpus,
-            mw=_scaled(c.mw, MILLI),
             site=names.get(c.site_id) if c.site_id else None,
-            sites=c.sites,
-            same_fabric=c.same_fabric,
-            unit=Unit(c.unit),
-            start=as_utc(c.start_at),
-            end=as_utc(c.end_at),
-            price_model=c.price_model,
-            price=c.price.quantize(MICRO),
-            currency=c.currency,
-            commitment=_scaled(c.commitment, MICRO),
-            take_or_pay=c.take_or_pay,
-            prepayment_pct=Decimal(c.prepayment_pct).quantize(CENT),
-            sla_tier=c.sla_tier,
-            lendable=c.lendable,
-            notice_minutes=c.notice_minutes,
-            contract_value=contract_value(c),
-            revision=c.revision,
-            quote_id=c.quote_id,
-            booked_at=c.booked_at,
-            cancelled_at=c.cancelled_at,
-            notes=c.notes,
             claims=claims.get(c.id, []),
             floors=floors.get(c.id, []),
+            now=now,
         )
         for c in rows
     ]
+
+
+def shape(
+    c: Contract,
+    *,
+    tenant: str,
+    accelerator: str | None,
+    site: str | None,
+    claims: list[ClaimOut],
+    floors: list[FloorOut],
+    now: datetime | None = None,
+) -> ContractOut:
+    """The API shape of a contract whose names, claims and floors the caller has at hand
+    (claims ordered by start, site id and fabric; floors by start)."""
+    return ContractOut(
+        id=c.id,
+        name=c.name,
+        tenant=tenant,
+        tenant_id=c.tenant_id,
+        type=c.type,
+        state=effective_state(c, now),
+        accelerator=accelerator,
+        gpus=c.gpus,
+        mw=_scaled(c.mw, MILLI),
+        site=site,
+        sites=c.sites,
+        same_fabric=c.same_fabric,
+        unit=Unit(c.unit),
+        start=as_utc(c.start_at),
+        end=as_utc(c.end_at),
+        price_model=c.price_model,
+        price=c.price.quantize(MICRO),
+        currency=c.currency,
+        commitment=_scaled(c.commitment, MICRO),
+        take_or_pay=c.take_or_pay,
+        prepayment_pct=Decimal(c.prepayment_pct).quantize(CENT),
+        sla_tier=c.sla_tier,
+        lendable=c.lendable,
+        notice_minutes=c.notice_minutes,
+        contract_value=contract_value(c),
+        revision=c.revision,
+        quote_id=c.quote_id,
+        booked_at=c.booked_at,
+        cancelled_at=c.cancelled_at,
+        notes=c.notes,
+        claims=claims,
+        floors=floors,
+    )
 
 
 def _scaled(value: Decimal | None, scale: Decimal) -> Decimal | None:
@@ -176,12 +199,17 @@ def _scaled(value: Decimal | None, scale: Decimal) -> Decimal | None:
 def snapshot(session: Session, c: Contract) -> dict[str, Any]:
     """The contract as it stands, for the history and the audit log (JSON-safe)."""
     session.flush()
-    shape = contracts_out(session, [c])[0]
-    sa.inspect(c).info[RECORDED] = (session.get_transaction(), c.revision, shape)
-    out = shape.model_dump(mode="json")
-    out.pop("state", None)
-    out["stored_state"] = c.state.value
-    return out
+    out = contracts_out(session, [c])[0]
+    sa.inspect(c).info[RECORDED] = (session.get_transaction(), c.revision, out)
+    return snapshot_of(c, out)
+
+
+def snapshot_of(c: Contract, out: ContractOut) -> dict[str, Any]:
+    """A history/audit snapshot from the contract's API shape."""
+    snap = out.model_dump(mode="json")
+    snap.pop("state", None)
+    snap["stored_state"] = c.state.value
+    return snap
 
 
 def record_revision(

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 RETRYABLE_PG_CODES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+PG_POOL_SIZE = 10
+PG_MAX_OVERFLOW = 30
 T = TypeVar("T")
 
 
@@ -53,7 +55,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # A pool as large as the API's thread pool can keep busy, so that connections are reused
+    # rather than opened per request (a PostgreSQL connection costs a process fork). No
+    # pre-ping (a round trip per checkout): a connection the server dropped fails one
+    # request, and SQLAlchemy then discards the pool's other connections of that server.
+    kwargs.setdefault("pool_size", PG_POOL_SIZE)
+    kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
     return sa.create_engine(url, **kwargs)
 
 

@@ -1,0 +1,356 @@
+"""Group commit for new bookings: the bookings that arrive together share one transaction.
+
+Every booking of a site must hold the site's lock while it checks the calendar and writes,
+so a site takes bookings one after another; what a booking costs while it holds the lock
+(its statements' round trips and its commit) bounds how many a site takes per second. Like
+a database's group commit, an API process therefore books the new contracts that arrive
+while another batch is being written as one batch: the first request to find no batch in
+flight leads, takes every booking waiting (up to `MAX_BATCH`), locks the sites they may use
+(in id order, as every booking does), reads their books under the locks, fits the bookings
+one after another on books that each accepted booking updates, and writes all the accepted
+ones with one statement per table and one commit. Each request then gets its own answer: its
+contract, or the 4xx that the same booking alone would have got (the fits are checked in
+arrival order, so exactly those that fit succeed).
+
+The checks are the ones a booking alone makes (`booking.draft_contract`, `placing.rank`,
+the same locks), so the invariants hold across any number of API processes. If the batch's
+transaction fails as a whole (a name taken by a concurrent booking elsewhere, a database
+error), every booking in it runs again alone, as if there had been no batch.
+
+Batched: new `reserved`, `internal` (without floors), `on-demand` and `spot` contracts booked
+directly. Quotes, floors, dedicated sites (relocation) and drafts take the single path.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from neocloud.auth import audit
+from neocloud.auth.principal import Principal
+from neocloud.capacity import state
+from neocloud.capacity.calendar import Claim, SiteBook
+from neocloud.capacity.planner import Fit, Need, fit_holds
+from neocloud.capacity.timeline import at_hour
+from neocloud.contracts import booking, resolve
+from neocloud.contracts.booking import Draft
+from neocloud.contracts.models import Contract, ContractRevision, ContractState, ContractType
+from neocloud.contracts.placing import (
+    Request,
+    candidates,
+    no_capacity,
+    nowhere,
+    rank,
+    write_claims,
+)
+from neocloud.contracts.schemas import ClaimOut, ContractCreate, ContractOut
+from neocloud.contracts.views import contract_out, shape, snapshot_of
+from neocloud.core.errors import Conflict, NeocloudError
+from neocloud.core.timeutil import utcnow
+from neocloud.db.engine import retrying
+from neocloud.fleet.models import Site
+
+MAX_BATCH = 64
+BATCHED = frozenset(
+    {ContractType.RESERVED, ContractType.INTERNAL, ContractType.ON_DEMAND, ContractType.SPOT}
+)
+
+
+def batchable(body: ContractCreate) -> bool:
+    """Whether a booking request may join a batch (see the module's docstring)."""
+    return body.book and body.quote is None and body.type in BATCHED and not body.floors
+
+
+@dataclass(eq=False)
+class Pending:
+    """One request waiting in (or being booked by) a batch."""
+
+    actor: Principal
+    body: ContractCreate
+    done: bool = False
+    out: ContractOut | None = None
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class _Accepted:
+    """A request that passed its checks: its draft and, once fitted, its claims."""
+
+    draft: Draft
+    price_given: bool
+    claims: list[Claim] = field(default_factory=list)
+    fitted: tuple[Need, Fit] | None = None
+    """What the claims were fitted for, and how (checked again at commit if optimistic)."""
+
+
+class BookingQueues:
+    """An API process's booking queues, one per session factory (database)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: weakref.WeakKeyDictionary[sessionmaker[Session], BookingQueue] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def of(self, factory: sessionmaker[Session]) -> BookingQueue:
+        with self._lock:
+            queue = self._queues.get(factory)
+            if queue is None:
+                queue = self._queues[factory] = BookingQueue(factory)
+            return queue
+
+
+class BookingQueue:
+    """Books the requests of one API process in batches (one queue per database)."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+        self._cv = threading.Condition()
+        self._waiting: list[Pending] = []
+        self._busy = False
+        self.batches = 0
+        """Batches run so far (for tests and metrics)."""
+
+    def book(self, actor: Principal, body: ContractCreate) -> ContractOut:
+        """Book `body` for `actor` in the next batch; its contract, or its error raised."""
+        mine = Pending(actor, body)
+        with self._cv:
+            self._waiting.append(mine)
+        while True:
+            with self._cv:
+                while self._busy and not mine.done:
+                    self._cv.wait()
+                if mine.done:
+                    break
+                self._busy = True
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                self._run(batch)
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self.batches += 1
+                    self._cv.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.out is not None
+        return mine.out
+
+    def _run(self, batch: list[Pending]) -> None:
+        try:
+            with self.factory() as session:
+                answers = retrying(session, lambda: book_batch(session, batch))
+        except Exception:  # the batch as a whole failed: each booking alone
+            for p in batch:
+                self._alone(p)
+        else:
+            for p, answer in zip(batch, answers, strict=True):
+                if isinstance(answer, ContractOut):
+                    p.out = answer
+                else:
+                    p.error = answer
+                p.done = True
+
+    def _alone(self, p: Pending) -> None:
+        try:
+            with self.factory() as session:
+
+                def work() -> ContractOut:
+                    row = booking.create_contract(session, actor=p.actor, body=p.body)
+                    return contract_out(session, row)
+
+                p.out = retrying(session, work)
+        except BaseException as exc:  # re-raised in the request's own thread
+            p.error = exc
+        p.done = True
+
+
+def book_batch(session: Session, batch: list[Pending]) -> list[ContractOut | NeocloudError]:
+    """Book every request of `batch` that fits, in order, in the caller's one transaction;
+    each answer is the contract booked or the error that request gets."""
+    bodies = [p.body for p in batch]
+    lookup = resolve.Names()
+    lookup.prefetch(
+        session,
+        {b.tenant for b in bodies if b.tenant},
+        {b.accelerator for b in bodies if b.accelerator},
+        {n for b in bodies for n in [b.site, *(b.sites or [])] if n},
+    )
+    given = {b.name for b in bodies if b.name}
+    names = (
+        set(session.scalars(sa.select(Contract.name).where(Contract.name.in_(given))))
+        if given
+        else set()
+    )
+    answers: list[NeocloudError | _Accepted] = []
+    for p in batch:
+        try:
+            d = booking.draft_contract(
+                session, p.actor, p.body, taken=lambda n: n in names, lookup=lookup
+            )
+        except NeocloudError as exc:
+            answers.append(exc)
+            continue
+        names.add(d.contract.name)
+        answers.append(_Accepted(d, p.body.price is not None))
+    site_names = {
+        s.id: s.name for a in answers if isinstance(a, _Accepted) for s in a.draft.sites or []
+    }
+    holding = [
+        i
+        for i, a in enumerate(answers)
+        if isinstance(a, _Accepted) and a.draft.contract.type.holds_capacity
+    ]
+    optimistic = bool(holding) and state.optimistic(session)
+    originals: dict[int, SiteBook] = {}
+    if holding:
+        originals = _fit_all(session, answers, holding, lock=not optimistic)
+        site_names |= {sid: b.site.name for sid, b in originals.items()}
+    accepted = [a for a in answers if isinstance(a, _Accepted)]
+    if not accepted:
+        return [a for a in answers if not isinstance(a, _Accepted)]
+    now = utcnow()
+    for a in accepted:
+        c = a.draft.contract
+        c.state, c.booked_at = ContractState.BOOKED, now
+        if not a.price_given:
+            c.price = booking.default_price(session, c, a.draft.accelerator)
+    session.add_all([a.draft.contract for a in accepted])
+    session.flush()  # one INSERT ... RETURNING for all the contracts' ids
+    claims = [
+        Claim(a.draft.contract.id, k.pool, k.start, k.end, k.gpus, k.internal, k.exclusive)
+        for a in accepted
+        for k in a.claims
+    ]
+    if optimistic:
+        _expect(session, accepted, originals)
+    if claims:
+        state.bump_ledgers(session, write_claims(session, claims))
+    return [
+        _record(session, p.actor, a, site_names) if isinstance(a, _Accepted) else a
+        for p, a in zip(batch, answers, strict=True)
+    ]
+
+
+def _fit_all(
+    session: Session, answers: list[NeocloudError | _Accepted], holding: list[int], *, lock: bool
+) -> dict[int, SiteBook]:
+    """Fit the capacity-holding drafts (`answers[i]` for i in `holding`) one after another,
+    each on the books as the ones before it left them; those that do not fit become their
+    409. `lock`: under the sites' locks (else on the cached books, to be confirmed at
+    commit). Returns the books the fits started from."""
+    requests: dict[int, Request] = {}
+    for i in holding:
+        d = answers[i].draft  # type: ignore[union-attr]
+        assert d.accelerator is not None
+        site_ids = [s.id for s in d.sites] if d.sites else None
+        requests[i] = booking.capacity_request(d.contract, d.accelerator, site_ids)
+    wanted: set[int] = set()
+    for req in requests.values():
+        if req.site_ids is None:
+            wanted = set(session.scalars(sa.select(Site.id)))
+            break
+        wanted.update(req.site_ids)
+    if lock:
+        state.lock_sites(session, sorted(wanted))
+    originals: dict[int, SiteBook] = state.CACHE.books(session, sorted(wanted))
+    books = dict(originals)
+    for i in holding:
+        a = answers[i]
+        assert isinstance(a, _Accepted)
+        req = requests[i]
+        found = candidates(books, req)
+        try:
+            if not found:
+                raise nowhere(req)
+            ranking = rank(found, req, first_whole=True)
+            if not ranking.order:
+                raise no_capacity(
+                    req, ranking.shortfalls(req), {sid: b.site.name for sid, b in found.items()}
+                )
+        except Conflict as exc:
+            answers[i] = exc
+            continue
+        sid = ranking.order[0]
+        a.fitted = ranking.fits[sid]
+        fit = a.fitted[1]
+        # The contract's id is not known before the insert: a stand-in, unique in the batch.
+        a.claims = fit.claims(-(i + 1), internal=req.internal)
+        a.draft.contract.site_id, a.draft.contract.gpus = fit.site_id, fit.gpus
+        book = books[sid]
+        books[sid] = _plus(book, a.claims)
+    return originals
+
+
+def _plus(book: SiteBook, claims: list[Claim]) -> SiteBook:
+    return book.refreshed(book.site, claims, book.floors) or book.with_changes(add_claims=claims)
+
+
+def _expect(session: Session, accepted: list[_Accepted], originals: dict[int, SiteBook]) -> None:
+    """Have the batch's fits confirmed at commit, under the sites' locks: on each site, the
+    bookings in the order they were fitted, each on the book the ones before it leave."""
+    by_site: dict[int, list[_Accepted]] = {}
+    for a in accepted:
+        if a.fitted is not None:
+            by_site.setdefault(a.fitted[1].site_id, []).append(a)
+    for sid, mine in by_site.items():
+
+        def still_fits(book: SiteBook, mine: list[_Accepted] = mine) -> bool:
+            for a in mine:
+                assert a.fitted is not None
+                if not fit_holds(book, *a.fitted):
+                    return False
+                book = _plus(book, a.claims)
+            return True
+
+        state.expect(
+            session,
+            state.Expectation(
+                site_id=sid,
+                generations=originals[sid].site.generations,
+                contracts=frozenset(a.draft.contract.id for a in mine),
+                still_fits=still_fits,
+            ),
+        )
+
+
+def _record(
+    session: Session, actor: Principal, a: _Accepted, site_names: dict[int, str]
+) -> ContractOut:
+    """The booked contract's history entry, audit event and answer, from what is at hand
+    (the same shape `contract_out` reads back from the database)."""
+    c, d = a.draft.contract, a.draft
+    acc = d.accelerator.name if d.accelerator else None
+    claims = [
+        ClaimOut(
+            site=site_names[k.pool[0]],
+            accelerator=acc or "",
+            fabric=k.pool[2],
+            gpus=k.gpus,
+            start=at_hour(k.start),
+            end=at_hour(k.end),
+            exclusive=k.exclusive,
+        )
+        for k in sorted(a.claims, key=lambda k: (k.start, k.pool[0], k.pool[2]))
+    ]
+    site = site_names[c.site_id] if c.site_id else None
+    out = shape(c, tenant=d.tenant.name, accelerator=acc, site=site, claims=claims, floors=[])
+    snap = snapshot_of(c, out)
+    session.add(
+        ContractRevision(
+            contract_id=c.id,
+            revision=c.revision,
+            action="book",
+            reason=None,
+            actor=actor.name,
+            snapshot=snap,
+        )
+    )
+    audit.record(
+        session, actor, "contract.create", "contract", c.name, tenant_id=d.tenant.id, after=snap
+    )
+    return out
