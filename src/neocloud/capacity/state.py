@@ -601,7 +601,17 @@ def _confirm(session: Session) -> None:
 
 BUMP = (
     sa.update(CapacityLedger)
-    .where(CapacityLedger.site_id.in_(sa.bindparam("ids", expanding=True)))
+    .where(
+        # Lock the rows in site id order, as `lock_sites` does (an UPDATE alone locks them
+        # in whatever order it finds them, which can deadlock against a booking that locks
+        # several sites).
+        CapacityLedger.site_id.in_(
+            sa.select(CapacityLedger.site_id)
+            .where(CapacityLedger.site_id.in_(sa.bindparam("ids", expanding=True)))
+            .order_by(CapacityLedger.site_id)
+            .with_for_update()
+        )
+    )
     .values(generation=CapacityLedger.generation + 1)
     .returning(
         CapacityLedger.site_id,
