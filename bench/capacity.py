@@ -598,7 +598,8 @@ def server(url: str, workers: int) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        log_file.unlink(missing_ok=True) if not os.environ.get("NC_KEEP_LOG") else None
+        if not os.environ.get("NEOCLOUD_BENCH_KEEP_LOG"):  # set it to read the server's log
+            log_file.unlink(missing_ok=True)
 
 
 def http_quotes(base: str, token: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
