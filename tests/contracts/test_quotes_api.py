@@ -245,6 +245,16 @@ def test_on_demand_and_spot_quotes_promise_nothing(small: TestClient) -> None:
     assert q["options"] == [] and "no H100 capacity is free" in q["unavailable"]["detail"]
 
 
+def test_a_quote_never_offers_a_start_in_the_past(fleet: TestClient) -> None:
+    q = w.quote(
+        fleet, tenant=ACME, accelerator="H100", gpus=8, months=1, start_after=t("2025-01-01")
+    )
+    now = datetime.now(UTC)
+    assert q["options"], q
+    for option in q["options"]:
+        assert datetime.fromisoformat(option["start"]) > now, option
+
+
 QUOTE: dict[str, Any] = {"tenant": ACME, "accelerator": "H100", "gpus": 8, "months": 1}
 BAD_QUOTES: list[tuple[str, dict[str, Any], int, tuple[str, ...]]] = [
     ("no-term", {"months": None}, 422, ("months", "give the term")),
@@ -257,6 +267,12 @@ BAD_QUOTES: list[tuple[str, dict[str, Any], int, tuple[str, ...]]] = [
         ("start_before",),
     ),
     ("start-not-on-hour", {"start_after": "2027-01-01T00:10:00Z"}, 422, ("start_after", "hour")),
+    (
+        "window-in-the-past",
+        {"start_after": t("2025-01-01"), "start_before": t("2025-02-01")},
+        422,
+        ("start_before", "past"),
+    ),
     ("unknown-accelerator", {"accelerator": "Z9"}, 422, ("accelerator", "Z9")),
     ("no-accelerator", {"accelerator": None}, 422, ("accelerator", "required")),
     ("unknown-site", {"site": "atlantis"}, 422, ("site", "atlantis")),
