@@ -141,19 +141,20 @@ class BookingQueue:
         return mine.out
 
     def _run(self, batch: list[Pending]) -> None:
+        """Answer every request of `batch` (each one is done when this returns)."""
         try:
             with self.factory() as session:
                 answers = retrying(session, lambda: book_batch(session, batch))
-        except Exception:  # the batch as a whole failed: each booking alone
-            for p in batch:
-                self._alone(p)
-        else:
             for p, answer in zip(batch, answers, strict=True):
                 if isinstance(answer, ContractOut):
                     p.out = answer
                 else:
                     p.error = answer
                 p.done = True
+        except Exception:  # the batch as a whole failed: each booking alone
+            for p in batch:
+                if not p.done:
+                    self._alone(p)
 
     def _alone(self, p: Pending) -> None:
         try:
