@@ -7,23 +7,10 @@ import csv
 import io
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.contracts import world as w
 from tests.contracts.world import ACME, DELIVERY, GLOBEX, t
-
-
-@pytest.fixture
-def fleet(client: TestClient) -> TestClient:
-    w.build(client)
-    return client
-
-
-@pytest.fixture
-def small(api: TestClient) -> TestClient:
-    w.build(api)
-    return api
 
 
 def series(report: dict[str, Any], site: str, fabric: str) -> list[tuple[str, int, int, int]]:

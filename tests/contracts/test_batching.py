@@ -14,15 +14,9 @@ from neocloud.contracts.batching import BookingQueue, Pending, book_batch
 from neocloud.contracts.schemas import ContractCreate, ContractOut
 from neocloud.core.errors import Conflict, NotFound
 from neocloud.db.engine import retrying
-from tests.contracts.world import ACME, GLOBEX, build, capacity, get, history, pool_bucket, t
+from tests.contracts.world import ACME, GLOBEX, capacity, get, history, pool_bucket, t
 
 START, END = "2027-01-01", "2027-03-01"
-
-
-@pytest.fixture
-def fleet(client: TestClient) -> TestClient:
-    build(client)
-    return client
 
 
 def _reserved(tenant: str, gpus: int, **extra: Any) -> ContractCreate:

@@ -7,24 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.contracts import world as w
 from tests.contracts.world import ACME, GLOBEX, INTERNAL, t
-
-
-@pytest.fixture
-def fleet(client: TestClient) -> TestClient:
-    w.build(client)
-    return client
-
-
-@pytest.fixture
-def small(api: TestClient) -> TestClient:
-    w.build(api)
-    return api
-
 
 # --- every type, end to end -------------------------------------------------------------------
 

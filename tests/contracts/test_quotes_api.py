@@ -17,18 +17,6 @@ from tests.contracts import world as w
 from tests.contracts.world import ACME, GLOBEX, INTERNAL, t
 
 
-@pytest.fixture
-def fleet(client: TestClient) -> TestClient:
-    w.build(client)
-    return client
-
-
-@pytest.fixture
-def small(api: TestClient) -> TestClient:
-    w.build(api)
-    return api
-
-
 def test_options_are_ranked_by_start_priced_and_say_what_they_use(fleet: TestClient) -> None:
     w.reserved(fleet, "busy", 120, "2027-01-01", "2027-02-01", site="east")
     q = w.quote(

@@ -6,23 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.contracts import world as w
 from tests.contracts.world import ACME, GLOBEX, INTERNAL, t
-
-
-@pytest.fixture
-def fleet(client: TestClient) -> TestClient:
-    w.build(client)
-    return client
-
-
-@pytest.fixture
-def small(api: TestClient) -> TestClient:
-    w.build(api)
-    return api
 
 
 def training(c: TestClient, gpus: int = 32, end: str = "2027-06-01", **extra: Any) -> None:
