@@ -94,6 +94,26 @@ def test_a_refreshed_book_answers_as_a_fresh_one(
     assert everything(refreshed) == everything(fresh)
 
 
+@settings(max_examples=100, deadline=None)
+@given(claims_st, st.lists(claims_st, min_size=2, max_size=4), floors_st)
+def test_a_book_refreshed_again_and_again_answers_as_a_fresh_one(
+    before: list[Claim], additions: list[list[Claim]], floors: list[Floor]
+) -> None:
+    """As a batch of bookings does: each refresh starts from the last refreshed book, whose
+    figures were themselves carried over or updated, never computed from its claims."""
+    info = SiteInfo(SITE, "s1", Decimal("1.2"), Decimal("0.1"), 0, FOREVER)
+    book = SiteBook(info, pools(), before, floors)
+    everything(book)
+    claims = list(before)
+    for added in additions:
+        refreshed = book.refreshed(info, added, floors)
+        assert refreshed is not None
+        claims += added
+        book = refreshed
+        book.capacities(list(book.pools), False, 0, 90)  # what a fit asks, and only that
+    assert everything(book) == everything(SiteBook(info, pools(), claims, floors))
+
+
 def test_a_claim_on_a_pool_the_book_does_not_know_asks_for_a_reload() -> None:
     info = SiteInfo(SITE, "s1", Decimal("1.2"), Decimal("0.1"), 0, FOREVER)
     old = SiteBook(info, pools(), [], [])

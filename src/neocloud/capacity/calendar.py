@@ -206,7 +206,7 @@ class SiteBook:
             claims = [c for c in self.claims if c.contract_id != drop_contract]
             floors = [f for f in self.floors if f.contract_id != drop_contract]
         table = None
-        if drop_contract is None and "table" in self.__dict__:  # additions only: extend it
+        if drop_contract is None and self._has_table:  # additions only: extend it
             table = self.table.plus(ClaimTable.of(added, self.pools, self.pool_index))
         return SiteBook(self.site, self.pools, [*claims, *added], [*floors, *add_floors], table)
 
@@ -223,7 +223,7 @@ class SiteBook:
         same_floors = Counter(floors) == Counter(self.floors)
         if not add_claims and same_floors:
             return SiteBook(site, self.pools, self.claims, self.floors, self._table, self._memo)
-        if "table" not in self.__dict__:
+        if not self._has_table:
             return SiteBook(site, self.pools, [*self.claims, *add_claims], floors)
         new = ClaimTable.of(add_claims, self.pools, self.pool_index)
         book = SiteBook(site, self.pools, [*self.claims, *add_claims], floors, self.table.plus(new))
@@ -232,34 +232,56 @@ class SiteBook:
         return book
 
     def _inherit(self, parent: SiteBook, added: list[Claim], new: ClaimTable) -> None:
+        """Carry the parent's derived step functions over to this book (the parent plus
+        `added`, same floors): those the new claims leave unchanged as they are; those a fit
+        reads that the new claims shift by their own sum (what is free in a pool, the
+        customers' headroom, the free power) updated by that sum alone, a pass over the
+        breakpoints instead of a sort of every claim; the rest made again when asked for."""
+        index = self.pool_index
         pools = {c.pool for c in added}
         accelerators = {c.pool[1] for c in added}
         groups = {(c.pool[1], c.internal) for c in added}
+        internal_accelerators = {c.pool[1] for c in added if c.internal}
+        deltas: dict[Hashable, Steps] = {}  # the new claims' own sums, made once each
 
-        def unchanged(key: Hashable) -> bool:
+        def delta(key: Hashable, rows: NDArray[np.bool_]) -> Steps:
+            if key not in deltas:
+                deltas[key] = new.steps(rows)
+            return deltas[key]
+
+        def updated(key: Hashable, steps: Steps) -> Steps | None:
             assert isinstance(key, tuple)
             kind: str = key[0]
+            if kind == "supply":
+                return steps
             if kind in ("pool", "free"):
-                return bool(key[1] not in pools)
+                if key[1] not in pools:
+                    return steps
+                if kind == "pool":
+                    return None  # only the free capacity is asked for by fits
+                return minus(steps, delta(key[1], new.pool == index[key[1]]))
             if kind == "committed":
-                return (key[1], key[2]) not in groups
+                return steps if (key[1], key[2]) not in groups else None
             if kind in ("headroom", "floor-headroom"):
-                return bool(key[1] not in accelerators)
-            return kind == "supply"  # available and totals depend on the site's power
+                if key[1] not in accelerators:
+                    return steps
+                if kind == "headroom" and key[1] in internal_accelerators:
+                    return None  # max(internal, floor) is not shifted by a sum
+                customers = (key[1], False)
+                return minus(steps, delta(customers, (new.accelerator == key[1]) & ~new.internal))
+            return None  # available and totals: made again when asked for
 
-        self._memo.update((k, v) for k, v in dict(parent._memo).items() if unchanged(k))
+        for key, steps in dict(parent._memo).items():
+            kept = updated(key, steps)
+            if kept is not None:
+                self._memo[key] = kept
         carried = dict(parent.__dict__)
-        for name in ("pool_index", "accelerators", "floor_levels", "exclusive_holders"):
+        for name in ("accelerators", "floor_levels", "exclusive_holders"):
             if name in carried and (name != "exclusive_holders" or not new.exclusive.any()):
                 self.__dict__[name] = carried[name]
-        if "committed_watts" in carried:
+        if "power_free_watts" in carried:
             watts = new.steps(amount=new.watts)
-            self.__dict__["committed_watts"] = add(carried["committed_watts"], watts)
-            if "power_free_watts" in carried:
-                self.__dict__["power_free_watts"] = minus(carried["power_free_watts"], watts)
-        if "other_holders" in carried:
-            holders = new.steps(~new.exclusive, np.ones_like(new.gpus))
-            self.__dict__["other_holders"] = add(carried["other_holders"], holders)
+            self.__dict__["power_free_watts"] = minus(carried["power_free_watts"], watts)
 
     def _memoised(self, key: Hashable, make: Callable[[], Steps]) -> Steps:
         memo = self._memo.get(key)
@@ -272,6 +294,10 @@ class SiteBook:
     @cached_property
     def pool_index(self) -> dict[PoolKey, int]:
         return {key: i for i, key in enumerate(self.pools)}
+
+    @property
+    def _has_table(self) -> bool:
+        return self._table is not None or "table" in self.__dict__
 
     @cached_property
     def table(self) -> ClaimTable:
