@@ -69,6 +69,24 @@ def test_min_max_and_argmin_over_a_range(
 
 
 @given(steps(), ranges)
+def test_a_step_function_made_with_numpy_answers_before_its_lists_exist(
+    pair: tuple[Steps, Callable[[int], int]], span: list[int]
+) -> None:
+    """`add` keeps its result as arrays and makes the lists only when they are read; the
+    questions a fit asks are answered from the arrays until then, and must agree."""
+    s, value = pair
+    a, b = span
+    arrays_only = add(s, Steps.constant(0))
+    assert "hours" not in arrays_only.__dict__
+    values = [value(h) for h in range(a, max(a + 1, b))]
+    assert arrays_only.at(a) == value(a)
+    assert arrays_only.min_over(a, b) == (min(values) if a < b else value(a))
+    assert arrays_only.max_over(a, b) == (max(values) if a < b else value(a))
+    assert "hours" not in arrays_only.__dict__
+    assert arrays_only == s  # and the lists, once made, are the same
+
+
+@given(steps(), ranges)
 def test_segments_tile_the_range_with_the_right_values(
     pair: tuple[Steps, Callable[[int], int]], span: list[int]
 ) -> None:

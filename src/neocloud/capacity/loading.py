@@ -51,6 +51,7 @@ class SiteRow:
     info: SiteInfo
     supply_generation: int
     ledger_generation: int
+    removals: int = 0
 
 
 SITE_ROWS = sa.select(
@@ -63,6 +64,7 @@ SITE_ROWS = sa.select(
     Site.retired_on,
     Site.supply_generation,
     sa.func.coalesce(CapacityLedger.generation, 0),
+    sa.func.coalesce(CapacityLedger.removals, 0),
 ).outerjoin(CapacityLedger, CapacityLedger.site_id == Site.id)
 SOME_SITE_ROWS = SITE_ROWS.where(Site.id.in_(sa.bindparam("ids", expanding=True)))
 """Built once: every quote and booking reads them."""
@@ -75,10 +77,10 @@ def site_rows(session: Session, site_ids: list[int] | None = None) -> dict[int, 
         else session.execute(SOME_SITE_ROWS, {"ids": site_ids})
     )
     out: dict[int, SiteRow] = {}
-    for sid, name, pue, mw, state, live_on, retired_on, sgen, lgen in rows:
+    for sid, name, pue, mw, state, live_on, retired_on, sgen, lgen, removals in rows:
         start, end = live_window(state, live_on, retired_on)
         info = SiteInfo(sid, name, Decimal(pue), Decimal(mw), start, end, int(lgen), int(sgen))
-        out[sid] = SiteRow(info, int(sgen), int(lgen))
+        out[sid] = SiteRow(info, int(sgen), int(lgen), int(removals))
     return out
 
 
@@ -225,11 +227,10 @@ def _floors(session: Session, site_ids: list[int]) -> list[tuple[int, Floor]]:
 
 @dataclass
 class Changes:
-    """What a site's commitments look like now, against a cached book: the claims newer than
-    the book's last one, how many claims the site has in all, and its floors."""
+    """A site's commitments against a cached book: the claims newer than the book's last
+    one, and the site's floors."""
 
     claims: list[Claim]
-    count: int
     floors: list[Floor]
     last: int
 
@@ -237,7 +238,6 @@ class Changes:
 CHANGES = sa.text(
     """
     SELECT m.site_id,
-           (SELECT count(*) FROM capacity_claims a WHERE a.site_id = m.site_id),
            (SELECT json_agg(json_build_array(f.contract_id, f.accelerator_id, f.start_h,
                                              f.end_h, f.gpus, f.share::text))
               FROM capacity_floors f WHERE f.site_id = m.site_id),
@@ -247,26 +247,27 @@ CHANGES = sa.text(
       LEFT JOIN capacity_claims c ON c.site_id = m.site_id AND c.id > m.last_id
     """
 )
-"""Per site: its claim count, its floors, and its claims above a given id (PostgreSQL; plain
-SQL, as it runs on every booking and SQLAlchemy's statement building would cost more)."""
+"""Per site: its floors, and its claims above a given id (PostgreSQL; plain SQL, as it runs
+on every booking and SQLAlchemy's statement building would cost more)."""
 
 
 def load_changes(session: Session, since: dict[int, int]) -> dict[int, Changes]:
-    """Per site, the claims with an id above `since[site]`, the site's claim count and its
-    floors: one PostgreSQL statement, so one snapshot (the count and the rows agree)."""
+    """Per site, the claims with an id above `since[site]` and the site's floors, in one
+    statement. Only additions: the caller knows from `capacity_ledgers.removals` that
+    nothing was deleted since."""
     ids = sorted(since)
     stmt = CHANGES.bindparams(sites=ids, lasts=[since[sid] for sid in ids])
     out: dict[int, Changes] = {}
     for row in session.execute(stmt):
-        sid, count_now, site_floors, claim_id = row[:4]
+        sid, site_floors, claim_id = row[:3]
         ch = out.get(sid)
         if ch is None:
-            ch = out[sid] = Changes([], int(count_now), [], since[sid])
+            ch = out[sid] = Changes([], [], since[sid])
             for cid, acc, a, b, g, share in site_floors or []:
                 share = Decimal(share) if share is not None else None
                 ch.floors.append(Floor(cid, sid, acc, a, b, g, share))
         if claim_id is not None:
-            cid, acc, fabric, a, b, g, internal, exclusive = row[4:]
+            cid, acc, fabric, a, b, g, internal, exclusive = row[3:]
             ch.claims.append(Claim(cid, (sid, acc, fabric), a, b, g, internal, exclusive))
             ch.last = max(ch.last, claim_id)
     return out

@@ -15,8 +15,9 @@ from neocloud.db.base import Base
 
 
 class CapacityLedger(Base):
-    """One row per site: the lock bookings take, and a generation that any change of the
-    site's commitments increments (so caches of the calendar know when they are stale)."""
+    """One row per site: the lock bookings take, a generation that any change of the site's
+    commitments increments (so caches of the calendar know when they are stale), and a count
+    of removals (so they know whether the change was additions only)."""
 
     __tablename__ = "capacity_ledgers"
 
@@ -24,6 +25,10 @@ class CapacityLedger(Base):
         sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
     )
     generation: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    removals: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    """How many times claims of the site were deleted (an amendment or a cancellation
+    replaces a contract's claims): a cached book that saw the same count can be brought up
+    to date from the claims added since, without reading the site whole."""
 
 
 class CapacityClaim(Base):

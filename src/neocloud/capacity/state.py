@@ -40,6 +40,8 @@ class Cached:
     book: SiteBook
     last_claim: int
     """The largest claim id in the book."""
+    removals: int = 0
+    """The site's `capacity_ledgers.removals` when the book was read."""
 
     @property
     def generations(self) -> tuple[int, int]:
@@ -49,12 +51,13 @@ class Cached:
 class CalendarCache:
     """Per-process cache of site books, keyed by database URL and validated by generation.
 
-    When only a site's ledger generation moved (bookings, amendments, cancellations), the
-    book is brought up to date from what changed rather than reloaded, on PostgreSQL: claim
-    ids come from a sequence and every writer of a site's claims holds the site's lock, so
-    the claims a cached book has not seen are exactly those with a larger id, and the
-    site's claim count tells whether any were deleted (then the site is reloaded whole).
-    SQLite may reuse the id of a deleted row, so there every change reloads the site.
+    When only a site's ledger generation moved by additions (new bookings), the book is
+    brought up to date from what changed rather than reloaded, on PostgreSQL: claim ids come
+    from a sequence and every writer of a site's claims holds the site's lock, so the claims
+    a cached book has not seen are exactly those with a larger id. Whoever deletes claims
+    (an amendment, a cancellation) counts it in the site's `capacity_ledgers.removals`; a
+    site whose count moved is reloaded whole. SQLite may reuse the id of a deleted row, so
+    there every change reloads the site.
     """
 
     def __init__(self) -> None:
@@ -148,7 +151,7 @@ class CalendarCache:
             if keep:
                 with self._lock:
                     self._books[(url, row.info.id)] = Cached(
-                        row.supply_generation, row.ledger_generation, book, last
+                        row.supply_generation, row.ledger_generation, book, last, row.removals
                     )
 
         incremental = session.get_bind().dialect.name == "postgresql"
@@ -156,7 +159,12 @@ class CalendarCache:
         behind: dict[int, Cached] = {}
         for sid, row in rows.items():
             hit = self._books.get((url, sid))
-            if hit is None or hit.supply_generation != row.supply_generation or not incremental:
+            if (
+                hit is None
+                or hit.supply_generation != row.supply_generation
+                or hit.removals != row.removals
+                or not incremental
+            ):
                 stale.append(sid)
             else:
                 behind[sid] = hit
@@ -165,10 +173,9 @@ class CalendarCache:
             for sid, hit in behind.items():
                 ch = changes[sid]
                 added = [c for c in ch.claims if c.contract_id not in without]
-                count = ch.count - (len(ch.claims) - len(added))
                 fresh = hit.book.refreshed(rows[sid].info, added, ch.floors)
-                if count != len(hit.book.claims) + len(added) or fresh is None:
-                    stale.append(sid)  # something was deleted, or a claim names a new pool
+                if fresh is None:
+                    stale.append(sid)  # a claim names a pool the book does not know
                 else:
                     done(rows[sid], fresh, ch.last)
         if not stale:
@@ -219,6 +226,18 @@ def lock_sites(session: Session, site_ids: list[int]) -> dict[int, int]:
         session.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["site_id"]))
         held = {sid: int(g) for sid, g in session.execute(lock)}
     return held
+
+
+def count_removals(session: Session, site_ids: list[int]) -> None:
+    """Record that claims of these sites were deleted (their ledgers are bumped too, by the
+    caller's `bump_ledgers`): caches reload them whole instead of adding what is new."""
+    if site_ids:
+        session.execute(
+            sa.update(CapacityLedger)
+            .where(CapacityLedger.site_id.in_(site_ids))
+            .values(removals=CapacityLedger.removals + 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def bump_ledgers(session: Session, site_ids: list[int]) -> None:
@@ -306,6 +325,9 @@ def _confirm(session: Session) -> None:
     if not expected or session.in_nested_transaction():
         return
     session.info.pop(EXPECTED, None)
+    # Write what is still pending first, so that the sites' locks are held only for the
+    # check and the commit itself.
+    session.flush()
     sites = sorted({e.site_id for e in expected})
     ours = frozenset().union(*(e.contracts for e in expected))
     # Lock and bump at once: the generations before the bump tell whether anything was

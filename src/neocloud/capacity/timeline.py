@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -54,17 +53,45 @@ def at_hour(hour: Hour) -> datetime:
     return EPOCH + timedelta(hours=hour)
 
 
-@dataclass(frozen=True)
 class Steps:
     """A piecewise-constant integer function of the hour.
 
     `values[i]` holds from `hours[i]` until `hours[i + 1]`; before `hours[0]` the value is
-    `base`, after the last breakpoint the last value holds for ever.
+    `base`, after the last breakpoint the last value holds for ever. Never changed once made.
+
+    A step function computed with NumPy keeps its arrays and makes the lists only when they
+    are read: one updated after each booking of a batch is asked a few questions, which the
+    arrays answer, and would otherwise pay for two lists of every breakpoint each time.
     """
 
-    hours: list[Hour] = field(default_factory=list)
-    values: list[int] = field(default_factory=list)
-    base: int = 0
+    def __init__(
+        self, hours: list[Hour] | None = None, values: list[int] | None = None, base: int = 0
+    ):
+        self.__dict__["hours"] = [] if hours is None else hours
+        self.__dict__["values"] = [] if values is None else values
+        self.base = base
+
+    @cached_property
+    def hours(self) -> list[Hour]:
+        return self.arrays[0].tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def values(self) -> list[int]:
+        return self.arrays[1].tolist()  # type: ignore[no-any-return]
+
+    @property
+    def _listed(self) -> bool:
+        return "hours" in self.__dict__ and "values" in self.__dict__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Steps):
+            return NotImplemented
+        return (self.base, self.hours, self.values) == (other.base, other.hours, other.values)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Steps(hours={self.hours!r}, values={self.values!r}, base={self.base!r})"
 
     @staticmethod
     def from_deltas(deltas: Iterable[tuple[Hour, int]], base: int = 0) -> Steps:
@@ -102,7 +129,7 @@ class Steps:
 
     @cached_property
     def arrays(self) -> tuple[Ints, Ints]:
-        """`hours` and `values` as NumPy arrays (made once; the lists are never changed)."""
+        """`hours` and `values` as NumPy arrays (made once; neither is ever changed)."""
         return np.asarray(self.hours, dtype=np.int64), np.asarray(self.values, dtype=np.int64)
 
     def at_many(self, hours: Ints) -> Ints:
@@ -120,6 +147,10 @@ class Steps:
             previous = value
 
     def at(self, hour: Hour) -> int:
+        if not self._listed:
+            h, v = self.arrays
+            k = int(h.searchsorted(hour, side="right")) - 1
+            return self.base if k < 0 else int(v[k])
         i = bisect.bisect_right(self.hours, hour) - 1
         return self.base if i < 0 else self.values[i]
 
@@ -138,6 +169,8 @@ class Steps:
 
     def min_over(self, start: Hour, end: Hour) -> int:
         """The least value on [start, end) (the value at `start` when the range is empty)."""
+        if not self._listed:
+            return self._extreme(start, end, least=True)
         i = bisect.bisect_right(self.hours, start)
         least = self.base if i == 0 else self.values[i - 1]
         j = bisect.bisect_left(self.hours, end, lo=i)
@@ -174,12 +207,25 @@ class Steps:
         return levels
 
     def max_over(self, start: Hour, end: Hour) -> int:
+        if not self._listed:
+            return self._extreme(start, end, least=False)
         i = bisect.bisect_right(self.hours, start)
         most = self.base if i == 0 else self.values[i - 1]
         j = bisect.bisect_left(self.hours, end, lo=i)
         if j > i:
             most = max(most, max(self.values[i:j]))
         return most
+
+    def _extreme(self, start: Hour, end: Hour, *, least: bool) -> int:
+        """`min_over` (least) or `max_over` on the arrays."""
+        h, v = self.arrays
+        i = int(h.searchsorted(start, side="right"))
+        first = self.base if i == 0 else int(v[i - 1])
+        j = int(h.searchsorted(end, side="left"))
+        if j <= i:
+            return first
+        inner = int(v[i:j].min() if least else v[i:j].max())
+        return min(first, inner) if least else max(first, inner)
 
     def argmin_over(self, start: Hour, end: Hour) -> Hour:
         """The first hour in [start, end) at which the least value is reached."""
@@ -229,8 +275,9 @@ class Steps:
 
 def _steps(hours: Ints, values: Ints, base: int) -> Steps:
     """A step function from arrays already in canonical form (each value differs from the last)."""
-    out = Steps(hours.tolist(), values.tolist(), int(base))
-    out.__dict__["arrays"] = (hours, values)  # the cached_property, filled in advance
+    out = Steps.__new__(Steps)
+    out.base = int(base)
+    out.__dict__["arrays"] = (hours, values)  # the cached_property; the lists come from it
     return out
 
 

@@ -338,6 +338,7 @@ def replace_commitments(
     before = {c.pool[0] for c in current_claims(session, contract_id)}
     state.mark_written(session)
     session.execute(sa.delete(CapacityClaim).where(CapacityClaim.contract_id == contract_id))
+    state.count_removals(session, sorted(before))
     touched = before | set(write_claims(session, claims))
     if floors is not None:
         touched |= {f.site_id for f in current_floors(session, contract_id)}
