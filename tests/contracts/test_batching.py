@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -81,10 +82,10 @@ def test_a_batch_that_fails_as_a_whole_books_each_request_alone(
 
     monkeypatch.setattr(batching, "book_batch", broken)
     queue = BookingQueue(_factory(fleet))
-    out = queue.book(SYSTEM, _reserved(ACME, 64, name="alone"))
+    out = asyncio.run(queue.book(SYSTEM, _reserved(ACME, 64, name="alone")))
     assert out.name == "alone" and sum(c.gpus for c in out.claims) == 64
     with pytest.raises(Conflict, match="not enough capacity"):
-        queue.book(SYSTEM, _reserved(GLOBEX, 72, name="too-big"))
+        asyncio.run(queue.book(SYSTEM, _reserved(GLOBEX, 72, name="too-big")))
     assert get(fleet, "alone")["gpus"] == 64
 
 

@@ -331,7 +331,7 @@ def minus(a: Steps, b: Steps) -> Steps:
 def _sum2(a: Steps, b: Steps, sign: int) -> Steps:
     """a + sign * b, merging b's breakpoints into a's: when b is small (the claims of one
     booking) this is a few passes over a's arrays, with no sort of the whole."""
-    if len(b.hours) > len(a.hours):
+    if b.arrays[0].size > a.arrays[0].size:
         if sign == 1:
             return _sum2(b, a, 1)
         return vcombine(np.subtract, a, b)

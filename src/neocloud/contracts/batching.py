@@ -4,11 +4,12 @@ Every booking of a site must hold the site's lock while it checks the calendar a
 so a site takes bookings one after another; what a booking costs while it holds the lock
 (its statements' round trips and its commit) bounds how many a site takes per second. Like
 a database's group commit, an API process therefore books the new contracts that arrive
-while another batch is being written as one batch: the first request to find no batch in
-flight leads, takes every booking waiting (up to `MAX_BATCH`), locks the sites they may use
-(in id order, as every booking does), reads their books under the locks, fits the bookings
-one after another on books that each accepted booking updates, and writes all the accepted
-ones with one statement per table and one commit. Each request then gets its own answer: its
+while another batch is being written as one batch: requests wait on the event loop, and one
+batch at a time, in a worker thread, takes every booking waiting (up to `MAX_BATCH`), fits
+them one after another on the sites' books (each accepted booking updates the book the next
+one sees), writes all the accepted ones with one statement per table, and confirms the fits
+under the sites' locks at commit (or, on a last attempt, locks first, in id order, as every
+booking does). Each request then gets its own answer: its
 contract, or the 4xx that the same booking alone would have got (the fits are checked in
 arrival order, so exactly those that fit succeed).
 
@@ -23,11 +24,12 @@ directly. Quotes, floors, dedicated sites (relocation) and drafts take the singl
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +77,7 @@ class Pending:
     done: bool = False
     out: ContractOut | None = None
     error: BaseException | None = None
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(eq=False)
@@ -89,57 +92,66 @@ class _Accepted:
 
 
 class BookingQueues:
-    """An API process's booking queues, one per session factory (database)."""
+    """An API process's booking queues: one per event loop and session factory (database)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queues: weakref.WeakKeyDictionary[sessionmaker[Session], BookingQueue] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._queues: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop,
+            weakref.WeakKeyDictionary[sessionmaker[Session], BookingQueue],
+        ] = weakref.WeakKeyDictionary()
 
     def of(self, factory: sessionmaker[Session]) -> BookingQueue:
-        with self._lock:
-            queue = self._queues.get(factory)
-            if queue is None:
-                queue = self._queues[factory] = BookingQueue(factory)
-            return queue
+        """The queue of `factory` on the running event loop."""
+        loop = asyncio.get_running_loop()
+        per_loop = self._queues.setdefault(loop, weakref.WeakKeyDictionary())
+        queue = per_loop.get(factory)
+        if queue is None:
+            queue = per_loop[factory] = BookingQueue(factory)
+        return queue
 
 
 class BookingQueue:
-    """Books the requests of one API process in batches (one queue per database)."""
+    """Books the requests of one API process in batches (one queue per database).
+
+    Requests wait on the event loop, not in threads: one batch at a time runs in a worker
+    thread, and when it ends the next one takes whatever arrived meanwhile. Used from one
+    event loop (`BookingQueues.of`)."""
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self.factory = factory
-        self._cv = threading.Condition()
         self._waiting: list[Pending] = []
-        self._busy = False
+        self._driver: asyncio.Task[None] | None = None
         self.batches = 0
         """Batches run so far (for tests and metrics)."""
 
-    def book(self, actor: Principal, body: ContractCreate) -> ContractOut:
+    async def book(self, actor: Principal, body: ContractCreate) -> ContractOut:
         """Book `body` for `actor` in the next batch; its contract, or its error raised."""
         mine = Pending(actor, body)
-        with self._cv:
-            self._waiting.append(mine)
-        while True:
-            with self._cv:
-                while self._busy and not mine.done:
-                    self._cv.wait()
-                if mine.done:
-                    break
-                self._busy = True
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            try:
-                self._run(batch)
-            finally:
-                with self._cv:
-                    self._busy = False
-                    self.batches += 1
-                    self._cv.notify_all()
+        self._waiting.append(mine)
+        if self._driver is None:
+            self._driver = asyncio.get_running_loop().create_task(self._drive())
+        await mine.finished.wait()
         if mine.error is not None:
             raise mine.error
         assert mine.out is not None
         return mine.out
+
+    async def _drive(self) -> None:
+        """Run batches while requests are waiting."""
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                try:
+                    await anyio.to_thread.run_sync(self._run, batch)
+                finally:
+                    self.batches += 1
+                    for p in batch:
+                        if not p.done:  # the batch was interrupted before it answered
+                            p.error = RuntimeError("the booking was interrupted")
+                            p.done = True
+                        p.finished.set()
+        finally:
+            self._driver = None
 
     def _run(self, batch: list[Pending]) -> None:
         """Answer every request of `batch` (each one is done when this returns)."""
@@ -244,17 +256,24 @@ def book_batch(session: Session, batch: list[Pending]) -> list[ContractOut | Neo
 
 def _insert_contracts(session: Session, contracts: list[Contract]) -> None:
     """Insert the batch's contracts. On PostgreSQL their ids are drawn first, in one query,
-    so that the INSERT needs no RETURNING and goes as one prepared statement run for each
-    row (a multi-row INSERT differs with every batch size, and is parsed anew each time)."""
-    if session.get_bind().dialect.name == "postgresql":
-        seq = sa.func.pg_get_serial_sequence("contracts", "id")
-        draw = sa.select(sa.func.nextval(seq)).select_from(
-            sa.func.generate_series(1, len(contracts))
-        )
-        for c, cid in zip(contracts, session.scalars(draw), strict=True):
-            c.id = int(cid)
-    session.add_all(contracts)
-    session.flush()
+    and the rows go in as one prepared INSERT run for each (a multi-row INSERT differs with
+    every batch size and is parsed anew each time; the ORM's unit of work costs more than
+    the statement). The objects stay outside the session: the batch answers from them."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.add_all(contracts)
+        session.flush()
+        return
+    seq = sa.func.pg_get_serial_sequence("contracts", "id")
+    draw = sa.select(sa.func.nextval(seq)).select_from(sa.func.generate_series(1, len(contracts)))
+    now = utcnow()
+    for c, cid in zip(contracts, session.scalars(draw), strict=True):
+        c.id, c.created_at, c.updated_at = int(cid), now, now
+    rows = [{key: getattr(c, key) for key in CONTRACT_COLUMNS} for c in contracts]
+    session.execute(sa.insert(Contract.__table__), rows)  # type: ignore[arg-type]
+
+
+CONTRACT_COLUMNS = [attr.key for attr in sa.inspect(Contract).column_attrs]
+"""Every column of a contract (attribute names are the column names)."""
 
 
 def _fit_all(

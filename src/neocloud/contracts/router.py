@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from neocloud.api.deps import PageDep, SessionDep, require
 from neocloud.api.schemas import PageOut
@@ -50,18 +51,20 @@ def list_contracts(
 
 
 @router.post("/contracts", status_code=status.HTTP_201_CREATED, response_model=ContractOut)
-def create_contract(
+async def create_contract(
     body: ContractCreate, request: Request, session: SessionDep, actor: Writer
 ) -> ContractOut:
-    """Book a contract (directly, or from a quote's option) atomically: it fits or it is 409."""
+    """Book a contract (directly, or from a quote's option) atomically: it fits or it is 409.
+    New bookings wait on the event loop for the next batch (`batching`); the others are
+    booked alone in a worker thread."""
     if batching.batchable(body):
         queues: batching.BookingQueues = request.app.state.bookings
-        return queues.of(request.app.state.sessionmaker).book(actor, body)
+        return await queues.of(request.app.state.sessionmaker).book(actor, body)
 
     def work() -> ContractOut:
         return contract_out(session, booking.create_contract(session, actor=actor, body=body))
 
-    return retrying(session, work)
+    return await run_in_threadpool(retrying, session, work)
 
 
 @router.get("/contracts/{contract}", response_model=ContractOut)
