@@ -280,6 +280,9 @@ class Expectation:
     """The contracts whose claims were written on that fit (several for a batch)."""
     still_fits: Callable[[SiteBook], bool]
     """Whether the bookings' claims fit a book of the site that leaves them out."""
+    claims: tuple[dict[str, Any], ...] = ()
+    """`capacity_claims` rows to insert once confirmed, under the lock (so that their ids
+    follow commit order); empty when the caller wrote its claims already."""
 
 
 def optimistic(session: Session) -> bool:
@@ -330,6 +333,9 @@ def _confirm(session: Session) -> None:
     session.flush()
     sites = sorted({e.site_id for e in expected})
     ours = frozenset().union(*(e.contracts for e in expected))
+    # From here the transaction has bumped the sites' ledgers: a book read now is at the new
+    # generation but without this transaction's claims, so none may be cached.
+    mark_written(session)
     # Lock and bump at once: the generations before the bump tell whether anything was
     # booked (or the fleet changed) on the site since the book the fit was made on.
     bumped = _bump(session, sites)
@@ -347,17 +353,22 @@ def _confirm(session: Session) -> None:
     for e in expected:
         if e.site_id in books and not e.still_fits(books[e.site_id]):
             raise RetryTransaction(f"site {e.site_id} changed under an optimistic booking")
-    # The claims were written before the lock, so their ids may be older than claims others
-    # committed since; a cache refreshed in between has read past them, and would never see
-    # them ("unseen claims have larger ids", with a deletion hiding the count). New ids,
-    # drawn under the lock, keep a site's claim ids in commit order.
-    claim_ids = sa.func.nextval(sa.func.pg_get_serial_sequence("capacity_claims", "id"))
-    session.execute(
-        sa.update(CapacityClaim)
-        .where(CapacityClaim.contract_id.in_(ours))
-        .values(id=claim_ids)
-        .execution_options(synchronize_session=False)
-    )
+    deferred = [row for e in expected for row in e.claims]
+    if deferred:
+        session.execute(sa.insert(CapacityClaim), deferred)
+    # Claims written before the lock may have ids older than claims others committed since;
+    # a cache refreshed in between has read past them and would never see them ("unseen
+    # claims have larger ids"). New ids, drawn under the lock, keep a site's claim ids in
+    # commit order.
+    early = frozenset().union(*(e.contracts for e in expected if not e.claims))
+    if early:
+        claim_ids = sa.func.nextval(sa.func.pg_get_serial_sequence("capacity_claims", "id"))
+        session.execute(
+            sa.update(CapacityClaim)
+            .where(CapacityClaim.contract_id.in_(early))
+            .values(id=claim_ids)
+            .execution_options(synchronize_session=False)
+        )
 
 
 BUMP = (

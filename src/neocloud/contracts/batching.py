@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio.to_thread
@@ -45,6 +45,7 @@ from neocloud.contracts.models import Contract, ContractRevision, ContractState,
 from neocloud.contracts.placing import (
     Request,
     candidates,
+    claim_rows,
     no_capacity,
     nowhere,
     rank,
@@ -239,9 +240,9 @@ def book_batch(session: Session, batch: list[Pending]) -> list[ContractOut | Neo
         for a in accepted
         for k in a.claims
     ]
-    if optimistic:
+    if optimistic:  # the claims are written at commit, once their fits are confirmed
         _expect(session, accepted, originals)
-    if claims:
+    elif claims:
         state.bump_ledgers(session, write_claims(session, claims))
     revisions: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -354,6 +355,11 @@ def _expect(session: Session, accepted: list[_Accepted], originals: dict[int, Si
                 generations=originals[sid].site.generations,
                 contracts=frozenset(a.draft.contract.id for a in mine),
                 still_fits=still_fits,
+                claims=tuple(
+                    claim_rows(
+                        replace(k, contract_id=a.draft.contract.id) for a in mine for k in a.claims
+                    )
+                ),
             ),
         )
 

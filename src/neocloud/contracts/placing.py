@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -260,7 +261,16 @@ def no_capacity(req: Request, shortfalls: list[Shortfall], names: dict[int, str]
 
 def write_claims(session: Session, claims: Iterable[Claim]) -> list[int]:
     claims = list(claims)
-    rows = [
+    rows = claim_rows(claims)
+    if rows:
+        state.mark_written(session)
+        session.execute(sa.insert(CapacityClaim), rows)
+    return sorted({c.pool[0] for c in claims})
+
+
+def claim_rows(claims: Iterable[Claim]) -> list[dict[str, Any]]:
+    """`capacity_claims` rows for these claims."""
+    return [
         {
             "contract_id": c.contract_id,
             "site_id": c.pool[0],
@@ -274,10 +284,6 @@ def write_claims(session: Session, claims: Iterable[Claim]) -> list[int]:
         }
         for c in claims
     ]
-    if rows:
-        state.mark_written(session)
-        session.execute(sa.insert(CapacityClaim), rows)
-    return sorted({c.pool[0] for c in claims})
 
 
 def write_floors(session: Session, floors: Iterable[Floor]) -> list[int]:
