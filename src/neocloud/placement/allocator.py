@@ -288,10 +288,13 @@ def _blocks_held(inv: Inventory, w: Want, p: int) -> dict[int, list[int]]:
 
 
 def _block_release(inv: Inventory, p: int, w: Want, mine: list[int], move: Mover) -> None:
-    """Give up the blocks the contract no longer needs (damaged ones first)."""
+    """Give up the blocks the contract no longer needs (damaged ones first), and the nodes
+    it holds in blocks it does not hold whole (it held them by node before)."""
     if not mine:
         return
     blocks = _blocks_held(inv, w, p)
+    for b in [b for b, nodes in blocks.items() if len(nodes) < inv.block_size[b]]:
+        move(blocks.pop(b), FREE, "moved")
     extra = len(blocks) - blocks_for(inv, p, w.gpus)
     if extra > 0:
         damaged = sorted(blocks, key=lambda b: (all(inv.healthy[i] for i in blocks[b]), -b))
