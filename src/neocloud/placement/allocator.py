@@ -175,16 +175,7 @@ def reconcile(inv: Inventory, wants: list[Want], spare_pct: float = 0.0) -> Plan
             wanted[(w.contract_id, p)] = w
 
     def move(nodes: list[int], after: int, reason: str) -> None:
-        for i in nodes:
-            before = int(inv.owner[i])
-            plan.changes.append(Change(i, before, after, reason))
-        if after == FREE:
-            inv.give_back(nodes)
-        else:
-            for i in nodes:
-                if inv.owner[i] != FREE:
-                    inv.give_back([i])  # spares handed over, or a contract's node moved
-            inv.take(nodes, after)
+        _move(inv, plan, nodes, after, reason)
 
     # 1. What nobody wants any more goes back; failed nodes leave their contracts.
     held = np.flatnonzero(inv.owner > 0)
@@ -226,6 +217,45 @@ def reconcile(inv: Inventory, wants: list[Want], spare_pct: float = 0.0) -> Plan
     for w in missing:
         plan.holdings.append(Holding(w.contract_id, w.pool, w.gpus, [], 0))
     return plan
+
+
+def place(inv: Inventory, want: Want) -> Plan:
+    """Bring one contract's holding in one pool to `want` (place it, grow or shrink it, or
+    heal it after a failure), leaving every other contract as it is."""
+    plan = Plan()
+    p = inv.pool_index(want.pool)
+    if p is None:
+        plan.holdings.append(Holding(want.contract_id, want.pool, want.gpus, [], 0))
+        return plan
+
+    def move(nodes: list[int], after: int, reason: str) -> None:
+        _move(inv, plan, nodes, after, reason)
+
+    mine = np.flatnonzero((inv.owner == want.contract_id) & (inv.pool == p)).tolist()
+    if want.unit is Unit.BLOCK:
+        _block_release(inv, p, want, mine, move)
+        _block_fill(inv, p, want, mine, move)
+    else:
+        failed = _node_release(inv, p, want, mine, move)
+        _node_fill(inv, p, want, mine, failed, move)
+    nodes = np.flatnonzero((inv.owner == want.contract_id) & (inv.pool == p)).tolist()
+    usable = sum(int(inv.gpus[i]) for i in nodes if inv.healthy[i])
+    plan.holdings.append(
+        Holding(want.contract_id, want.pool, want.gpus, nodes, min(usable, want.gpus))
+    )
+    return plan
+
+
+def _move(inv: Inventory, plan: Plan, nodes: list[int], after: int, reason: str) -> None:
+    for i in nodes:
+        plan.changes.append(Change(i, int(inv.owner[i]), after, reason))
+    if after == FREE:
+        inv.give_back(nodes)
+        return
+    for i in nodes:
+        if inv.owner[i] != FREE:
+            inv.give_back([i])  # a spare handed over, or a node moving between owners
+    inv.take(nodes, after)
 
 
 def _node_release(inv: Inventory, p: int, w: Want, mine: list[int], move: Mover) -> bool:
