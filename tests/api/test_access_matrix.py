@@ -108,6 +108,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/sites"): {"name": "s9", "location": "Elsewhere", "power_mw": "5", "pue": "1.3"},
     ("PATCH", "/v1/sites/{site}"): {"display_name": "Site One"},
     ("PATCH", "/v1/nodes/{node}"): {"state": "draining", "reason": "matrix"},
+    ("POST", "/v1/nodes/{node}/fail"): {"reason": "matrix"},
+    ("POST", "/v1/nodes/{node}/repair"): {"reason": "matrix"},
+    ("POST", "/v1/placement/reconcile"): {"site": "s1"},
     ("POST", "/v1/deliveries"): {
         "name": "d9",
         "site": "s1",
@@ -151,6 +154,7 @@ QUERIES: dict[tuple[str, str], dict[str, str]] = {
 ALLOWED_CONFLICTS = {
     ("DELETE", "/v1/sites/{site}"),  # s1 holds nodes: retire, don't delete
     ("POST", "/v1/contracts/{contract}/book"),  # the seeded contract is booked already
+    ("POST", "/v1/nodes/{node}/repair"),  # the node has not failed
 }
 
 

@@ -19,6 +19,7 @@ from neocloud.contracts.batching import BookingQueues
 from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
 from neocloud.fleet.router import router as fleet_router
+from neocloud.placement.router import router as placement_router
 from neocloud.tenants.router import router as tenants_router
 
 DESCRIPTION = """The control plane of a GPU neocloud: fleet inventory, capacity, contracts,
@@ -28,7 +29,14 @@ Errors are `application/problem+json`. Lists are paginated with `limit` and `cur
 
 def api_router() -> APIRouter:
     v1 = APIRouter(prefix="/v1", responses=problem_responses(400, 401, 403, 404, 409, 422))
-    for router in (tenants_router, auth_router, fleet_router, contracts_router, capacity_router):
+    for router in (
+        tenants_router,
+        auth_router,
+        fleet_router,
+        contracts_router,
+        capacity_router,
+        placement_router,
+    ):
         v1.include_router(router)
     return v1
 

@@ -5,6 +5,7 @@ these read."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
@@ -31,6 +32,8 @@ from neocloud.fleet.models import (
 IN_SERVICE = frozenset({NodeState.BURN_IN, NodeState.AVAILABLE, NodeState.ALLOCATED})
 """Node states that count as supply. Draining, failed and repair nodes are out of service
 until they come back; retired nodes are gone."""
+READY = frozenset({NodeState.AVAILABLE, NodeState.ALLOCATED})
+"""Nodes placement may hand out; the site's `spare_pct` of them are kept as hot spares."""
 NVL72_GPUS = 72
 
 
@@ -111,9 +114,12 @@ def load_pools(session: Session, info: SiteInfo) -> dict[PoolKey, Pool]:
         .where(Node.site_id == sid, Node.state != NodeState.RETIRED)
         .group_by(Node.accelerator_id, Fabric.name, Node.state, Node.gpus)
     )
+    ready: dict[PoolKey, int] = defaultdict(int)
     for acc, fabric, state, per_node, count, gpus, power in rows:
         key = (sid, int(acc), str(fabric))
         (live if state in IN_SERVICE else down)[key] += int(gpus)
+        if state in READY:
+            ready[key] += int(count)
         kw[key] += Decimal(power)
         gpus_all[key] += int(gpus)
         node_gpus[key][int(per_node)] += int(count)
@@ -138,10 +144,14 @@ def load_pools(session: Session, info: SiteInfo) -> dict[PoolKey, Pool]:
     deltas: dict[PoolKey, list[tuple[Hour, int]]] = defaultdict(list)
     start, end = info.live_from, info.live_until
     shapes: dict[PoolKey, tuple[int, int, int]] = {}
+    spare_pct = session.scalar(sa.select(Site.spare_pct).where(Site.id == sid)) or Decimal(0)
     for key in gpus_all:
         per_node = node_gpus[key].most_common(1)[0][0]
         block = blocks[key].most_common(1)[0][0] if blocks[key] else per_node
         shapes[key] = (per_node, block, _watts(kw[key], gpus_all[key]))
+        # Hot spares are not for sale (placement keeps them for healing).
+        spares = math.ceil(Decimal(spare_pct) / 100 * ready[key])
+        live[key] = max(0, live[key] - spares * per_node)
         if live[key] and start < end:
             deltas[key] += [(start, live[key]), (end, -live[key])]
     typical_block = {k[1]: s[1] for k, s in shapes.items()}

@@ -5,6 +5,7 @@ from neocloud.capacity import models as capacity_models
 from neocloud.contracts import models as contract_models
 from neocloud.db.base import Base
 from neocloud.fleet import models as fleet_models
+from neocloud.placement import models as placement_models
 from neocloud.tenants import models as tenant_models
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "capacity_models",
     "contract_models",
     "fleet_models",
+    "placement_models",
     "tenant_models",
 ]
 

@@ -63,6 +63,11 @@ class Site(Timestamped, Base):
     live_on: Mapped[date | None] = mapped_column(sa.Date)
     draining_on: Mapped[date | None] = mapped_column(sa.Date)
     retired_on: Mapped[date | None] = mapped_column(sa.Date)
+    spare_pct: Mapped[Decimal] = mapped_column(
+        sa.Numeric(5, 2), default=Decimal(0), server_default="0"
+    )
+    """Share of each pool's nodes in service kept as hot spares for healing: placement never
+    gives them to a new contract, and the capacity calendar does not sell them."""
     supply_generation: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     """Incremented by every change to what the site can supply (nodes, their states,
     deliveries, power, dates), so the capacity calendar's caches know when they are stale."""

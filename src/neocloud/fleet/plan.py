@@ -26,6 +26,7 @@ SITE_FIELDS = (
     "location",
     "power_mw",
     "pue",
+    "spare_pct",
     "state",
     "planned_on",
     "building_on",
@@ -290,6 +291,7 @@ def _plan_sites(spec: FleetFile, desired: DesiredFleet, snap: Snapshot, p: Fleet
             "location": site.location,
             "power_mw": site.power_mw,
             "pue": site.pue,
+            "spare_pct": site.spare_pct,
             "state": site.state,
             **{f"{k}_on": v for k, v in site.dates.model_dump().items()},
         }

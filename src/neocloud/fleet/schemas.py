@@ -46,6 +46,10 @@ class SiteCreate(BaseModel):
     location: Annotated[str, Field(min_length=1, max_length=200)]
     power_mw: Annotated[Decimal, Field(gt=0, le=MAX_SITE_MW)]
     pue: Annotated[Decimal, Field(ge=1, le=3)]
+    spare_pct: Annotated[
+        Decimal,
+        Field(ge=0, le=50, description="% of each pool's nodes kept as hot spares for healing"),
+    ] = Decimal(0)
     state: SiteState = SiteState.PLANNED
     planned_on: date | None = None
     building_on: date | None = None
@@ -61,6 +65,7 @@ class SiteUpdate(BaseModel):
     location: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     power_mw: Annotated[Decimal | None, Field(gt=0, le=MAX_SITE_MW)] = None
     pue: Annotated[Decimal | None, Field(ge=1, le=3)] = None
+    spare_pct: Annotated[Decimal | None, Field(ge=0, le=50)] = None
     state: SiteState | None = None
     planned_on: date | None = None
     building_on: date | None = None
@@ -76,6 +81,7 @@ class SiteOut(BaseModel):
     state: SiteState
     power_mw: Decimal = Field(description="facility power the site may draw")
     pue: Decimal
+    spare_pct: Decimal = Field(description="% of each pool's nodes kept as hot spares")
     gpus: int = Field(description="GPUs in service (all nodes but retired ones)")
     nodes: int
     gpus_by_accelerator: dict[str, int]

@@ -34,6 +34,7 @@ MUTABLE = (
     "location",
     "power_mw",
     "pue",
+    "spare_pct",
     "state",
     "planned_on",
     "building_on",
@@ -139,6 +140,7 @@ def summarize(session: Session, sites: list[Site]) -> list[SiteOut]:
                 state=s.state,
                 power_mw=s.power_mw,
                 pue=s.pue,
+                spare_pct=s.spare_pct,
                 gpus=agg["gpus"],
                 nodes=agg["nodes"],
                 gpus_by_accelerator=dict(agg["acc"]),
@@ -193,7 +195,7 @@ def update_site(
 ) -> SiteOut:
     actor.demand(Permission.FLEET_WRITE)
     site = site_by_name(session, name)
-    for required in ("location", "power_mw", "pue", "state"):
+    for required in ("location", "power_mw", "pue", "state", "spare_pct"):
         if required in changes and changes[required] is None:
             raise InvalidInput(
                 f"{required} cannot be null", errors=[{"loc": [required], "msg": "null"}]

@@ -93,6 +93,10 @@ class SiteSpec(Strict):
     location: Annotated[str, Field(min_length=1, max_length=200, description="place, or an orbit")]
     power_mw: Annotated[Decimal, Field(gt=0, le=MAX_SITE_MW, description="facility power")]
     pue: Annotated[Decimal, Field(ge=1, le=3)]
+    spare_pct: Annotated[
+        Decimal,
+        Field(ge=0, le=50, description="% of each pool's nodes kept as hot spares for healing"),
+    ] = Decimal(0)
     state: SiteState = SiteState.PLANNED
     dates: SiteDates = Field(default_factory=SiteDates)
     fabrics: list[FabricSpec] = Field(default_factory=list)

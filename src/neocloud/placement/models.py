@@ -1,0 +1,68 @@
+"""What placement stores: which node holds which contract (and which are hot spares), and
+when contracts ran short of the GPUs they bought."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from neocloud.db.base import Base, UTCDateTime
+
+
+class Allocation(Base):
+    """A node held by a contract (or kept as a hot spare) from `since` until `until`.
+
+    Rows are never rewritten: a node changing hands closes its row (`until`, `ended_by`) and
+    opens a new one, so the history of every node and contract is kept. At most one open row
+    per node (a partial unique index): a node belongs to at most one contract at a time.
+    """
+
+    __tablename__ = "allocations"
+    __table_args__ = (
+        sa.Index(
+            "uq_allocations_open_node",
+            "node_id",
+            unique=True,
+            postgresql_where=sa.text("until IS NULL"),
+            sqlite_where=sa.text("until IS NULL"),
+        ),
+        sa.CheckConstraint("kind IN ('contract', 'spare')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    node_id: Mapped[int] = mapped_column(sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    contract_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    """Why the node came: placed, grown, healed, spare."""
+    ended_by: Mapped[str | None] = mapped_column(sa.String(32))
+    """Why it went: ended, shrunk, failed, moved, unspared, drained."""
+
+
+class Degradation(Base):
+    """A stretch of time during which a contract had fewer usable GPUs than it bought.
+
+    Opened when a reconcile leaves the contract short, closed (`ended_at`) when it is whole
+    again; a change in the shortfall closes the row and opens another. Billing's SLA credits
+    and metering's hourly availability read these.
+    """
+
+    __tablename__ = "degradations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    contracted_gpus: Mapped[int] = mapped_column(sa.Integer)
+    usable_gpus: Mapped[int] = mapped_column(sa.Integer)
+    reason: Mapped[str] = mapped_column(sa.String(200))

@@ -1,0 +1,80 @@
+"""/v1/contracts/{contract}/allocation, /v1/nodes/{node}/fail|repair, /v1/placement/*."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Path
+
+from neocloud.api.deps import SessionDep, require
+from neocloud.auth.principal import Principal
+from neocloud.auth.roles import Permission as P
+from neocloud.placement import service
+from neocloud.placement.schemas import (
+    AllocationOut,
+    DegradationOut,
+    NodeEvent,
+    NodeEventOut,
+    ReconcileIn,
+    ReconcileOut,
+)
+
+router = APIRouter(tags=["placement"])
+Reader = Annotated[Principal, Depends(require(P.CONTRACTS_READ))]
+Operator = Annotated[Principal, Depends(require(P.FLEET_WRITE))]
+NodeName = Annotated[str, Path(max_length=120)]
+
+
+@router.get("/contracts/{contract}/allocation", response_model=AllocationOut)
+def get_allocation(
+    contract: Annotated[str, Path(max_length=63)], session: SessionDep, actor: Reader
+) -> AllocationOut:
+    """The nodes the contract holds now, and its contracted vs usable GPUs."""
+    with session.begin():
+        return service.allocation(session, actor=actor, name=contract)
+
+
+@router.post("/nodes/{node}/fail", response_model=NodeEventOut)
+def fail_node(
+    node: NodeName,
+    session: SessionDep,
+    actor: Operator,
+    body: Annotated[NodeEvent | None, Body()] = None,
+) -> NodeEventOut:
+    """Mark a node failed; what it held is healed from the pool's spares or free nodes, or
+    its contract is marked degraded with the shortfall. 409 if it has already failed."""
+    with session.begin():
+        return service.fail_node(
+            session, actor=actor, name=node, reason=body.reason if body else None
+        )
+
+
+@router.post("/nodes/{node}/repair", response_model=NodeEventOut)
+def repair_node(
+    node: NodeName,
+    session: SessionDep,
+    actor: Operator,
+    body: Annotated[NodeEvent | None, Body()] = None,
+) -> NodeEventOut:
+    """A failed node is back: it returns to the pool. 409 unless it is failed or in repair."""
+    with session.begin():
+        return service.repair_node(
+            session, actor=actor, name=node, reason=body.reason if body else None
+        )
+
+
+@router.post("/placement/reconcile", response_model=ReconcileOut)
+def reconcile(
+    session: SessionDep, actor: Operator, body: Annotated[ReconcileIn | None, Body()] = None
+) -> ReconcileOut:
+    """Bring allocations in line with the contracts in force now (all sites, or one):
+    contracts that started get nodes, ended ones give them back, failed nodes are healed."""
+    with session.begin():
+        return service.reconcile(session, actor=actor, site=body.site if body else None)
+
+
+@router.get("/placement/degraded", response_model=list[DegradationOut])
+def degraded(session: SessionDep, actor: Reader) -> list[DegradationOut]:
+    """Contracts short of the GPUs they bought, since when and why (tenants: their own)."""
+    with session.begin():
+        return service.degraded(session, actor=actor)

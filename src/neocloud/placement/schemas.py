@@ -1,0 +1,82 @@
+"""API shapes of placement: a contract's allocation, node failures and repairs, reconciles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from neocloud.contracts.models import ContractState
+from neocloud.fleet.models import NodeState
+
+
+class AllocatedNode(BaseModel):
+    name: str
+    site: str
+    fabric: str
+    block: str
+    gpus: int
+    state: NodeState
+    since: datetime = Field(description="when the contract got this node")
+    reason: str = Field(description="placed, grown or healed")
+
+
+class DegradationOut(BaseModel):
+    contract: str
+    tenant: str
+    since: datetime
+    contracted_gpus: int
+    usable_gpus: int
+    shortfall_gpus: int
+    reason: str
+
+
+class AllocationOut(BaseModel):
+    contract: str
+    tenant: str
+    state: ContractState
+    contracted_gpus: int = Field(description="GPUs the contract's claims in force now hold")
+    allocated_gpus: int = Field(description="GPUs of the nodes the contract holds")
+    usable_gpus: int = Field(description="healthy allocated GPUs, up to the contracted ones")
+    shortfall_gpus: int
+    degraded_since: datetime | None
+    nodes: list[AllocatedNode]
+
+
+class NodeEvent(BaseModel):
+    """A node's failure or repair, as an operator or an engine reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str | None, Field(max_length=500)] = None
+
+
+class ChangeOut(BaseModel):
+    node: str
+    before: str | None = Field(description="contract name, 'spare', or null for free")
+    after: str | None
+    reason: str
+
+
+class SiteReconcileOut(BaseModel):
+    site: str
+    changes: list[ChangeOut]
+    short: list[DegradationOut] = Field(description="contracts left short of GPUs")
+
+
+class ReconcileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site: Annotated[str | None, Field(max_length=63)] = None
+
+
+class ReconcileOut(BaseModel):
+    at: datetime
+    sites: list[SiteReconcileOut]
+
+
+class NodeEventOut(BaseModel):
+    node: str
+    state: NodeState
+    site: SiteReconcileOut = Field(description="what placement changed in response")
