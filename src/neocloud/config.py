@@ -15,10 +15,17 @@ DEFAULT_DATA_DIR = Path(os.environ.get("NEOCLOUD_DATA_DIR", ".neocloud"))
 class Settings:
     db_url: str
     bootstrap_token: str | None = None
+    placement_interval_s: float = 0.0
+    """How often each API process reconciles placement in the background (0: never; `serve`
+    reads NEOCLOUD_PLACEMENT_INTERVAL, default 60 s)."""
 
     @classmethod
     def from_env(cls, db_url: str | None = None, data_dir: Path | None = None) -> Settings:
         url = (
             db_url or os.environ.get("NEOCLOUD_DB_URL") or sqlite_url(data_dir or DEFAULT_DATA_DIR)
         )
-        return cls(db_url=url, bootstrap_token=os.environ.get("NEOCLOUD_BOOTSTRAP_TOKEN") or None)
+        return cls(
+            db_url=url,
+            bootstrap_token=os.environ.get("NEOCLOUD_BOOTSTRAP_TOKEN") or None,
+            placement_interval_s=float(os.environ.get("NEOCLOUD_PLACEMENT_INTERVAL", "60")),
+        )

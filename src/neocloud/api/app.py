@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -19,6 +22,7 @@ from neocloud.contracts.batching import BookingQueues
 from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
 from neocloud.fleet.router import router as fleet_router
+from neocloud.placement import loop as placement_loop
 from neocloud.placement.router import router as placement_router
 from neocloud.tenants.router import router as tenants_router
 
@@ -49,7 +53,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         with transaction(factory) as session:
             auth_service.bootstrap_admin(session, settings.bootstrap_token)
 
-    app = FastAPI(title="neocloud", version=__version__, description=DESCRIPTION)
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = (
+            asyncio.create_task(placement_loop.run(factory, settings.placement_interval_s))
+            if settings.placement_interval_s > 0
+            else None
+        )
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(title="neocloud", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
     app.state.sessionmaker = factory
     app.state.bookings = BookingQueues()

@@ -8,6 +8,7 @@ from neocloud.cli.capacity import capacity_app, quote, quotes_app
 from neocloud.cli.common import ClientSettings
 from neocloud.cli.contracts import contracts_app
 from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, nodes_app, sites_app
+from neocloud.cli.placement import contract_allocation, node_fail, node_repair, placement_app
 from neocloud.cli.server import db_app, demo, serve
 from neocloud.cli.tenants import audit_app, tenants_app, tokens_app
 
@@ -43,6 +44,10 @@ app.command()(quote)
 app.add_typer(quotes_app, name="quotes")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(capacity_app, name="capacity")
+app.add_typer(placement_app, name="placement")
+nodes_app.command("fail")(node_fail)
+nodes_app.command("repair")(node_repair)
+contracts_app.command("allocation")(contract_allocation)
 
 if __name__ == "__main__":
     app()

@@ -111,6 +111,7 @@ def demo(
 ) -> None:
     """Start the API on embedded SQLite with the built-in scenario, and print how to use it."""
     from neocloud.demo import scenario
+    from neocloud.placement import loop as placement_loop
 
     data_dir.mkdir(parents=True, exist_ok=True)
     db_file = data_dir / "neocloud.db"
@@ -126,6 +127,9 @@ def demo(
         if not scenario.is_loaded(session):
             console.print("loading the demo scenario ...")
             scenario.load(session)
+    changed = placement_loop.reconcile_all(factory)  # contracts in force get their nodes
+    if changed:
+        console.print(f"placement: {changed:,} nodes given to the contracts in force")
     token = token_file.read_text().strip() if token_file.exists() else ""
     with transaction(factory) as session:
         try:

@@ -1,0 +1,104 @@
+"""`neocloud placement ...`, `neocloud nodes fail|repair`, `neocloud contracts allocation`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from neocloud.cli.common import JsonOpt, api, console, print_json, print_table, show
+
+placement_app = typer.Typer(
+    help="Which nodes hold which contract: reconcile, degraded contracts.", no_args_is_help=True
+)
+
+CHANGE_COLUMNS = ["node", "before", "after", "reason"]
+SHORT_COLUMNS = ["contract", "tenant", "since", "contracted_gpus", "usable_gpus", "shortfall_gpus"]
+
+
+def _print_site(site: dict[str, Any]) -> None:
+    changes = site["changes"]
+    console.print(f"[bold]{site['site']}[/bold]: {len(changes)} change(s)", highlight=False)
+    if changes:
+        print_table(changes, CHANGE_COLUMNS)
+    if site["short"]:
+        print_table(site["short"], [*SHORT_COLUMNS, "reason"], title="short of GPUs")
+
+
+@placement_app.command("reconcile")
+def reconcile(
+    ctx: typer.Context,
+    site: str | None = typer.Option(None, help="only this site"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Give contracts in force their nodes, take back ended ones', heal failed nodes."""
+    with api(ctx) as client:
+        data = client.post("/v1/placement/reconcile", {"site": site} if site else {})
+    if as_json:
+        print_json(data)
+        return
+    for s in data["sites"]:
+        _print_site(s)
+
+
+@placement_app.command("degraded")
+def degraded(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Contracts short of the GPUs they bought, since when and why."""
+    with api(ctx) as client:
+        data = client.get("/v1/placement/degraded")
+    show(data, as_json, [*SHORT_COLUMNS, "reason"])
+
+
+def node_fail(
+    ctx: typer.Context,
+    node: str,
+    reason: str | None = typer.Option(None, help="what happened (kept in the audit log)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Mark a node failed: what it held is healed from spares or free nodes of its pool."""
+    with api(ctx) as client:
+        data = client.post(f"/v1/nodes/{node}/fail", {"reason": reason})
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"{data['node']}: {data['state']}", highlight=False)
+    _print_site(data["site"])
+
+
+def node_repair(
+    ctx: typer.Context,
+    node: str,
+    reason: str | None = typer.Option(None),
+    as_json: bool = JsonOpt,
+) -> None:
+    """A failed node is back in service: it returns to the pool."""
+    with api(ctx) as client:
+        data = client.post(f"/v1/nodes/{node}/repair", {"reason": reason})
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"{data['node']}: {data['state']}", highlight=False)
+    _print_site(data["site"])
+
+
+def contract_allocation(ctx: typer.Context, contract: str, as_json: bool = JsonOpt) -> None:
+    """The nodes a contract holds now, and its contracted vs usable GPUs."""
+    with api(ctx) as client:
+        data = client.get(f"/v1/contracts/{contract}/allocation")
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"[bold]{data['contract']}[/bold] ({data['tenant']}, {data['state']}): "
+        f"contracted {data['contracted_gpus']} GPUs, allocated {data['allocated_gpus']}, "
+        f"usable {data['usable_gpus']}"
+        + (
+            f", [red]short {data['shortfall_gpus']} since {data['degraded_since']}[/red]"
+            if data["degraded_since"]
+            else ""
+        ),
+        highlight=False,
+    )
+    print_table(
+        data["nodes"], ["name", "site", "fabric", "block", "gpus", "state", "since", "reason"]
+    )

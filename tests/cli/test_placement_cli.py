@@ -1,0 +1,113 @@
+"""`neocloud placement|nodes fail|nodes repair|contracts allocation`, against a real server."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from neocloud.cli import common
+from neocloud.cli.main import app
+from neocloud.client.http import Client
+from tests.servers import running
+
+TOKEN = "nc_placement_cli_bootstrap"
+runner = CliRunner()
+FLEET = textwrap.dedent(
+    """\
+    apiVersion: neocloud/v1
+    sites:
+      - name: gamma
+        location: Dallas, TX
+        power_mw: 2
+        pue: 1.2
+        spare_pct: 10
+        state: live
+        dates: {live: 2024-09-02}
+        fabrics:
+          - name: f01
+            blocks:
+              name: b{i}
+              count: 2
+              nodes: {name: "g-{block}-n{i}", count: 5, accelerator: H100, gpus: 8, power_kw: 10.2}
+    """
+)
+
+
+def hour(days: int = 0) -> str:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=days)
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("serve")
+    with running(
+        ["serve", "--data-dir", str(data)],
+        env={"NEOCLOUD_BOOTSTRAP_TOKEN": TOKEN, "NEOCLOUD_DB_URL": ""},
+    ) as url:
+        with Client(url, TOKEN) as client:
+            client.apply_fleet(FLEET)
+            client.post(
+                "/v1/tenants", {"name": "acme", "display_name": "Acme AI", "kind": "customer"}
+            )
+            client.post(
+                "/v1/contracts",
+                {
+                    "name": "acme-train",
+                    "tenant": "acme",
+                    "type": "reserved",
+                    "accelerator": "H100",
+                    "gpus": 32,
+                    "unit": "node",
+                    "start": hour(),
+                    "end": hour(days=30),
+                },
+            )
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal() -> Iterator[None]:
+    before = common.console.width
+    common.console.width = 250
+    yield
+    common.console.width = before
+
+
+def cli(url: str, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["--url", url, "--token", TOKEN, *args], env={"COLUMNS": "250"})
+    return result.exit_code, result.output
+
+
+def cli_json(url: str, *args: str) -> Any:
+    code, out = cli(url, *args, "--json")
+    assert code == 0, out
+    return json.loads(out)
+
+
+def test_reconcile_allocation_fail_and_repair_from_the_command_line(server: str) -> None:
+    code, out = cli(server, "placement", "reconcile")
+    assert code == 0, out
+    assert "gamma" in out and "acme-train" in out and "placed" in out and "spare" in out
+    alloc = cli_json(server, "contracts", "allocation", "acme-train")
+    assert alloc["usable_gpus"] == 32 and len(alloc["nodes"]) == 4
+    assert len({n["block"] for n in alloc["nodes"]}) == 1
+    code, out = cli(server, "contracts", "allocation", "acme-train")
+    assert code == 0 and "contracted 32 GPUs" in out and alloc["nodes"][0]["name"] in out
+    victim = alloc["nodes"][0]["name"]
+    failed = cli_json(server, "nodes", "fail", victim, "--reason", "ECC storm")
+    reasons = {(c["before"], c["after"], c["reason"]) for c in failed["site"]["changes"]}
+    assert ("acme-train", None, "failed") in reasons and ("spare", "acme-train", "healed") in reasons
+    code, out = cli(server, "nodes", "fail", victim)
+    assert code != 0 and "already failed" in out
+    assert cli_json(server, "placement", "degraded") == []
+    code, out = cli(server, "nodes", "repair", victim)
+    assert code == 0 and f"{victim}: available" in out
+    code, out = cli(server, "nodes", "show", victim)
+    assert "available" in out
