@@ -36,11 +36,12 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
-## Both benchmarks (each prints one JSON object; about 15 minutes on 2 cores).
+## The benchmarks (each prints one JSON object; about 15 minutes on 2 cores).
 bench: $(VENV)/.installed-dev
 	bash scripts/ensure-services
 	$(BIN)/python bench/fleet_apply.py
 	$(BIN)/python bench/capacity.py
+	$(BIN)/python bench/placement.py
 
 clean:
 	rm -rf $(VENV) .neocloud .mypy_cache .ruff_cache .pytest_cache

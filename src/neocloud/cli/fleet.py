@@ -150,17 +150,19 @@ def sites_set(
     state: str | None = typer.Option(None, help="planned, building, live, draining or retired"),
     power_mw: str | None = typer.Option(None, "--power-mw", help="facility power in MW"),
     pue: str | None = typer.Option(None),
+    spare_pct: str | None = typer.Option(
+        None, "--spare-pct", help="% of each pool's nodes kept as hot spares"
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Change a site's lifecycle state, power or PUE."""
-    changes = {
-        k: v for k, v in {"state": state, "power_mw": power_mw, "pue": pue}.items() if v is not None
-    }
+    """Change a site's lifecycle state, power, PUE or hot-spare share."""
+    given = {"state": state, "power_mw": power_mw, "pue": pue, "spare_pct": spare_pct}
+    changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
-        fail("nothing to change: give --state, --power-mw or --pue")
+        fail("nothing to change: give --state, --power-mw, --pue or --spare-pct")
     with api(ctx) as client:
         data = client.patch(f"/v1/sites/{site}", changes)
-    show(data, as_json, ["name", "state", "power_mw", "pue", "installed_power_mw"])
+    show(data, as_json, ["name", "state", "power_mw", "pue", "spare_pct", "installed_power_mw"])
 
 
 @nodes_app.command("list")
