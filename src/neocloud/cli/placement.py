@@ -21,6 +21,8 @@ def _print_site(site: dict[str, Any]) -> None:
     console.print(f"[bold]{site['site']}[/bold]: {len(changes)} change(s)", highlight=False)
     if changes:
         print_table(changes, CHANGE_COLUMNS)
+    if site.get("spot"):
+        print_table(site["spot"], ["node", "contract", "action", "reason"], title="spot")
     if site["short"]:
         print_table(site["short"], [*SHORT_COLUMNS, "reason"], title="short of GPUs")
 
@@ -47,6 +49,18 @@ def degraded(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     with api(ctx) as client:
         data = client.get("/v1/placement/degraded")
     show(data, as_json, [*SHORT_COLUMNS, "reason"])
+
+
+@placement_app.command("preemptions")
+def preemptions(
+    ctx: typer.Context,
+    limit: int = typer.Option(100, "--limit", min=1, max=1000),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Spot leases ended because their capacity was taken back, newest first."""
+    with api(ctx) as client:
+        data = client.get("/v1/placement/preemptions", limit=limit)
+    show(data, as_json, ["contract", "tenant", "node", "notice_at", "ended_at", "reason"])
 
 
 def node_fail(

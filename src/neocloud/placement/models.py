@@ -66,3 +66,38 @@ class Degradation(Base):
     contracted_gpus: Mapped[int] = mapped_column(sa.Integer)
     usable_gpus: Mapped[int] = mapped_column(sa.Integer)
     reason: Mapped[str] = mapped_column(sa.String(200))
+
+
+class SpotLease(Base):
+    """A spot contract running on a node nobody else holds, until it is preempted.
+
+    When the node is needed (a contract gets it, or it becomes a spare) the lease is given
+    notice: `notice_at` is set and `ends_at` is notice_at + the spot contract's notice period;
+    the lease ends then (`ended_at` = `ends_at`, `end_reason` says why), never later. A lease
+    also ends at once when its node fails or its contract ends. At most one running lease per
+    node (a partial unique index).
+    """
+
+    __tablename__ = "spot_leases"
+    __table_args__ = (
+        sa.Index(
+            "uq_spot_leases_running_node",
+            "node_id",
+            unique=True,
+            postgresql_where=sa.text("ended_at IS NULL"),
+            sqlite_where=sa.text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[int] = mapped_column(sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    end_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    preempted: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    """Whether the lease ended because the capacity was taken back (after notice)."""

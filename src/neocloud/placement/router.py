@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from neocloud.api.deps import SessionDep, require
 from neocloud.auth.principal import Principal
@@ -15,6 +15,7 @@ from neocloud.placement.schemas import (
     DegradationOut,
     NodeEvent,
     NodeEventOut,
+    PreemptionOut,
     ReconcileIn,
     ReconcileOut,
 )
@@ -71,6 +72,18 @@ def reconcile(
     contracts that started get nodes, ended ones give them back, failed nodes are healed."""
     with session.begin():
         return service.reconcile(session, actor=actor, site=body.site if body else None)
+
+
+@router.get("/placement/preemptions", response_model=list[PreemptionOut])
+def preemptions(
+    session: SessionDep,
+    actor: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[PreemptionOut]:
+    """Spot leases ended because their capacity was taken back (after notice), newest
+    first, with the reason (tenants: their own)."""
+    with session.begin():
+        return service.preemptions(session, actor=actor, limit=limit)
 
 
 @router.get("/placement/degraded", response_model=list[DegradationOut])

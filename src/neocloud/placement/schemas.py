@@ -19,7 +19,8 @@ class AllocatedNode(BaseModel):
     gpus: int
     state: NodeState
     since: datetime = Field(description="when the contract got this node")
-    reason: str = Field(description="placed, grown or healed")
+    reason: str = Field(description="placed, grown or healed; spot for a spot lease")
+    until: datetime | None = Field(default=None, description="a spot lease on notice: when it ends")
 
 
 class DegradationOut(BaseModel):
@@ -59,10 +60,29 @@ class ChangeOut(BaseModel):
     reason: str
 
 
+class SpotChangeOut(BaseModel):
+    node: str
+    contract: str
+    action: str = Field(description="leased, noticed, ended or preempted")
+    reason: str
+    at: datetime
+
+
 class SiteReconcileOut(BaseModel):
     site: str
     changes: list[ChangeOut]
     short: list[DegradationOut] = Field(description="contracts left short of GPUs")
+    spot: list[SpotChangeOut] = Field(default_factory=list, description="spot leases changed")
+
+
+class PreemptionOut(BaseModel):
+    contract: str
+    tenant: str
+    node: str
+    started_at: datetime
+    notice_at: datetime | None
+    ended_at: datetime
+    reason: str
 
 
 class ReconcileIn(BaseModel):

@@ -20,24 +20,26 @@ from neocloud.auth.roles import Permission
 from neocloud.capacity.loading import READY
 from neocloud.capacity.models import CapacityClaim
 from neocloud.capacity.timeline import hour_of
-from neocloud.contracts.models import Contract
+from neocloud.contracts.models import Contract, ContractType
 from neocloud.contracts.service import contract_by_name
 from neocloud.core.errors import Conflict, NotFound
 from neocloud.core.timeutil import as_utc, utcnow
 from neocloud.fleet import nodes as fleet_nodes
 from neocloud.fleet.models import Block, Fabric, Node, NodeState, Site
-from neocloud.placement import store
+from neocloud.placement import spot, store
 from neocloud.placement.allocator import reconcile as plan_site
 from neocloud.placement.inventory import FREE, SPARE
-from neocloud.placement.models import Allocation, Degradation
+from neocloud.placement.models import Allocation, Degradation, SpotLease
 from neocloud.placement.schemas import (
     AllocatedNode,
     AllocationOut,
     ChangeOut,
     DegradationOut,
     NodeEventOut,
+    PreemptionOut,
     ReconcileOut,
     SiteReconcileOut,
+    SpotChangeOut,
 )
 from neocloud.tenants.models import Tenant
 
@@ -69,6 +71,7 @@ def reconcile_site(
     store.write_plan(session, nodes, plan, now)
     short = store.write_degradations(session, plan, now, site_id)
     name = session.scalar(sa.select(Site.name).where(Site.id == site_id)) or str(site_id)
+    spot_changes = spot.settle(session, nodes, name, now)
     contracts = _names(
         session,
         {c.before for c in plan.changes} | {c.after for c in plan.changes} | set(short),
@@ -83,13 +86,18 @@ def reconcile_site(
         )
         for c in plan.changes
     ]
-    if changes:
+    if changes or spot_changes:
         counts: dict[str, int] = {}
         for c in changes:
             counts[c.reason] = counts.get(c.reason, 0) + 1
+        for s in spot_changes:
+            counts[f"spot-{s.action}"] = counts.get(f"spot-{s.action}", 0) + 1
         audit.record(session, actor, "placement.reconcile", "site", name, after=counts)
     return SiteReconcileOut(
-        site=name, changes=changes, short=_open_degradations(session, contract_ids=short)
+        site=name,
+        changes=changes,
+        short=_open_degradations(session, contract_ids=short),
+        spot=[SpotChangeOut(**vars(s)) for s in spot_changes],
     )
 
 
@@ -176,6 +184,11 @@ def allocation(session: Session, *, actor: Principal, name: str) -> AllocationOu
         )
         for n, s, f, b, g, st, since, reason in rows
     ]
+    if contract.type is ContractType.SPOT:
+        now = utcnow()
+        in_term = as_utc(contract.start_at) <= now < as_utc(contract.end_at)
+        contracted = (contract.gpus or 0) if in_term else 0
+        nodes = _spot_nodes(session, contract.id)
     allocated = sum(n.gpus for n in nodes)
     healthy = sum(n.gpus for n in nodes if n.state in READY)
     usable = min(contracted, healthy)
@@ -197,6 +210,59 @@ def allocation(session: Session, *, actor: Principal, name: str) -> AllocationOu
         else None,
         nodes=nodes,
     )
+
+
+def preemptions(session: Session, *, actor: Principal, limit: int = 100) -> list[PreemptionOut]:
+    """Spot leases ended because their capacity was taken back, newest first."""
+    actor.demand(Permission.CONTRACTS_READ)
+    stmt = (
+        sa.select(SpotLease, Contract.name, Tenant.name, Node.name)
+        .join(Contract, Contract.id == SpotLease.contract_id)
+        .join(Tenant, Tenant.id == Contract.tenant_id)
+        .join(Node, Node.id == SpotLease.node_id)
+        .where(SpotLease.preempted.is_(True))
+        .order_by(SpotLease.ended_at.desc(), SpotLease.id.desc())
+        .limit(limit)
+    )
+    stmt = actor.scope(stmt, Contract.tenant_id)
+    return [
+        PreemptionOut(
+            contract=cname,
+            tenant=tname,
+            node=nname,
+            started_at=as_utc(lease.started_at),
+            notice_at=as_utc(lease.notice_at) if lease.notice_at else None,
+            ended_at=as_utc(lease.ended_at or lease.started_at),
+            reason=lease.end_reason or "",
+        )
+        for lease, cname, tname, nname in session.execute(stmt)
+    ]
+
+
+def _spot_nodes(session: Session, contract_id: int) -> list[AllocatedNode]:
+    rows = session.execute(
+        sa.select(SpotLease, Node.name, Site.name, Fabric.name, Block.name, Node.gpus, Node.state)
+        .join(Node, Node.id == SpotLease.node_id)
+        .join(Site, Site.id == Node.site_id)
+        .join(Fabric, Fabric.id == Node.fabric_id)
+        .join(Block, Block.id == Node.block_id)
+        .where(SpotLease.contract_id == contract_id, SpotLease.ended_at.is_(None))
+        .order_by(Site.name, Node.name)
+    )
+    return [
+        AllocatedNode(
+            name=n,
+            site=s,
+            fabric=f,
+            block=b,
+            gpus=g,
+            state=st,
+            since=as_utc(lease.started_at),
+            reason="spot",
+            until=as_utc(lease.ends_at) if lease.ends_at else None,
+        )
+        for lease, n, s, f, b, g, st in rows
+    ]
 
 
 def degraded(session: Session, *, actor: Principal) -> list[DegradationOut]:
