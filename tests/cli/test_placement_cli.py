@@ -35,6 +35,17 @@ FLEET = textwrap.dedent(
               name: b{i}
               count: 2
               nodes: {name: "g-{block}-n{i}", count: 5, accelerator: H100, gpus: 8, power_kw: 10.2}
+      - name: delta
+        location: Austin, TX
+        power_mw: 2
+        pue: 1.2
+        state: live
+        dates: {live: 2024-09-02}
+        fabrics:
+          - name: d01
+            blocks:
+              name: c{i}
+              nodes: {name: "d-{block}-n{i}", count: 4, accelerator: H100, gpus: 8, power_kw: 10.2}
     """
 )
 
@@ -65,6 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     "accelerator": "H100",
                     "gpus": 32,
                     "unit": "node",
+                    "site": "gamma",
                     "start": hour(),
                     "end": hour(days=30),
                 },
@@ -111,3 +123,17 @@ def test_reconcile_allocation_fail_and_repair_from_the_command_line(server: str)
     assert code == 0 and f"{victim}: available" in out
     code, out = cli(server, "nodes", "show", victim)
     assert "available" in out
+
+
+def test_drain_prints_the_plan_then_moves_the_contract(server: str) -> None:
+    code, out = cli(server, "sites", "drain", "gamma", "--to", "delta", "--dry-run")
+    assert code == 0, out
+    assert "1 contract(s) would move" in out and "acme-train" in out and "delta" in out
+    assert cli_json(server, "sites", "show", "gamma")["state"] == "live"
+    plan = cli_json(server, "sites", "drain", "gamma", "--to", "delta")
+    assert [(s["contract"], s["moved"], s["to"]) for s in plan["steps"]] == [
+        ("acme-train", True, "delta")
+    ]
+    assert cli_json(server, "sites", "show", "gamma")["state"] == "draining"
+    code, out = cli(server, "sites", "drain", "gamma", "--to", "gamma")
+    assert code != 0 and "into itself" in out

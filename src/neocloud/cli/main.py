@@ -8,7 +8,13 @@ from neocloud.cli.capacity import capacity_app, quote, quotes_app
 from neocloud.cli.common import ClientSettings
 from neocloud.cli.contracts import contracts_app
 from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, nodes_app, sites_app
-from neocloud.cli.placement import contract_allocation, node_fail, node_repair, placement_app
+from neocloud.cli.placement import (
+    contract_allocation,
+    node_fail,
+    node_repair,
+    placement_app,
+    site_drain,
+)
 from neocloud.cli.server import db_app, demo, serve
 from neocloud.cli.tenants import audit_app, tenants_app, tokens_app
 
@@ -48,6 +54,7 @@ app.add_typer(placement_app, name="placement")
 nodes_app.command("fail")(node_fail)
 nodes_app.command("repair")(node_repair)
 contracts_app.command("allocation")(contract_allocation)
+sites_app.command("drain")(site_drain)
 
 if __name__ == "__main__":
     app()

@@ -63,6 +63,37 @@ def preemptions(
     show(data, as_json, ["contract", "tenant", "node", "notice_at", "ended_at", "reason"])
 
 
+def site_drain(
+    ctx: typer.Context,
+    site: str,
+    to: list[str] = typer.Option(
+        [], "--to", help="a target site (repeat, in order of preference); default: all others"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only print the plan"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Move every contract on SITE elsewhere, one at a time (each checked like a booking),
+    then mark the site draining; prints what moves where, from when, and what cannot."""
+    with api(ctx) as client:
+        data = client.post(f"/v1/sites/{site}/drain", {"to": to or None, "dry_run": dry_run})
+    if as_json:
+        print_json(data)
+        return
+    verb = "would move" if data["dry_run"] else "moved"
+    moved = [s for s in data["steps"] if s["moved"]]
+    stuck = [s for s in data["steps"] if not s["moved"]]
+    console.print(
+        f"[bold]{data['site']}[/bold]: {len(moved)} contract(s) {verb}, {len(stuck)} cannot move",
+        highlight=False,
+    )
+    if moved:
+        print_table(moved, ["contract", "tenant", "type", "gpus", "to", "effective"], title=verb)
+    if stuck:
+        print_table(stuck, ["contract", "tenant", "type", "gpus", "reason"], title="cannot move")
+    for s in data["placement"]:
+        _print_site(s)
+
+
 def node_fail(
     ctx: typer.Context,
     node: str,

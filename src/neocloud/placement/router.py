@@ -13,6 +13,8 @@ from neocloud.placement import service
 from neocloud.placement.schemas import (
     AllocationOut,
     DegradationOut,
+    DrainIn,
+    DrainOut,
     NodeEvent,
     NodeEventOut,
     PreemptionOut,
@@ -23,6 +25,7 @@ from neocloud.placement.schemas import (
 router = APIRouter(tags=["placement"])
 Reader = Annotated[Principal, Depends(require(P.CONTRACTS_READ))]
 Operator = Annotated[Principal, Depends(require(P.FLEET_WRITE))]
+Drainer = Annotated[Principal, Depends(require(P.CONTRACTS_WRITE))]
 NodeName = Annotated[str, Path(max_length=120)]
 
 
@@ -62,6 +65,19 @@ def repair_node(
         return service.repair_node(
             session, actor=actor, name=node, reason=body.reason if body else None
         )
+
+
+@router.post("/sites/{site}/drain", response_model=DrainOut)
+def drain_site(
+    site: Annotated[str, Path(max_length=63)],
+    session: SessionDep,
+    actor: Drainer,
+    body: Annotated[DrainIn | None, Body()] = None,
+) -> DrainOut:
+    """Move every contract the site holds elsewhere (each checked like a booking), one at a
+    time; `dry_run` only plans. Then the site is `draining` and the nodes follow."""
+    body = body or DrainIn()
+    return service.drain_site(session, actor=actor, site=site, to=body.to, dry_run=body.dry_run)
 
 
 @router.post("/placement/reconcile", response_model=ReconcileOut)

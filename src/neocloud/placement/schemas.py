@@ -100,3 +100,35 @@ class NodeEventOut(BaseModel):
     node: str
     state: NodeState
     site: SiteReconcileOut = Field(description="what placement changed in response")
+
+
+class DrainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Annotated[
+        list[Annotated[str, Field(max_length=63)]] | None,
+        Field(
+            max_length=50, description="target sites in order of preference (default: all others)"
+        ),
+    ] = None
+    dry_run: bool = Field(False, description="only plan: nothing is moved")
+
+
+class DrainStepOut(BaseModel):
+    contract: str
+    tenant: str
+    type: str
+    gpus: int
+    to: str | None = Field(description="the site it moves (or would move) to; null if it cannot")
+    effective: datetime | None = Field(description="from when it is at its new site")
+    moved: bool = Field(description="moved (or, in a dry run, would move)")
+    reason: str = Field(description="where it goes, or why it cannot move, per target tried")
+
+
+class DrainOut(BaseModel):
+    site: str
+    dry_run: bool
+    steps: list[DrainStepOut]
+    placement: list[SiteReconcileOut] = Field(
+        description="what placement changed on the drained and target sites (empty in a dry run)"
+    )

@@ -26,7 +26,7 @@ from neocloud.core.errors import Conflict, NotFound
 from neocloud.core.timeutil import as_utc, utcnow
 from neocloud.fleet import nodes as fleet_nodes
 from neocloud.fleet.models import Block, Fabric, Node, NodeState, Site
-from neocloud.placement import spot, store
+from neocloud.placement import drain, spot, store
 from neocloud.placement.allocator import reconcile as plan_site
 from neocloud.placement.inventory import FREE, SPARE
 from neocloud.placement.models import Allocation, Degradation, SpotLease
@@ -35,6 +35,8 @@ from neocloud.placement.schemas import (
     AllocationOut,
     ChangeOut,
     DegradationOut,
+    DrainOut,
+    DrainStepOut,
     NodeEventOut,
     PreemptionOut,
     ReconcileOut,
@@ -99,6 +101,45 @@ def reconcile_site(
         short=_open_degradations(session, contract_ids=short),
         spot=[SpotChangeOut(**vars(s)) for s in spot_changes],
     )
+
+
+def drain_site(
+    session: Session,
+    *,
+    actor: Principal,
+    site: str,
+    to: list[str] | None = None,
+    dry_run: bool = False,
+) -> DrainOut:
+    """Plan, or carry out step by step, the drain of a site (`drain.drain`); placement then
+    follows on the sites touched. Manages its own transactions: a dry run is rolled back."""
+    try:
+        steps, touched = drain.drain(session, actor=actor, site=site, to=to, dry_run=dry_run)
+        tenants = dict(session.execute(sa.select(Tenant.id, Tenant.name)).all())
+        out = [
+            DrainStepOut(
+                contract=s.contract,
+                tenant=tenants.get(s.tenant_id, ""),
+                type=s.type,
+                gpus=s.gpus,
+                to=s.to,
+                effective=s.effective,
+                moved=s.done,
+                reason=s.reason,
+            )
+            for s in steps
+        ]
+        if dry_run:
+            session.rollback()
+            return DrainOut(site=site, dry_run=True, steps=out, placement=[])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    with session.begin():
+        now = utcnow()
+        placed = [reconcile_site(session, actor=actor, site_id=sid, now=now) for sid in touched]
+    return DrainOut(site=site, dry_run=False, steps=out, placement=placed)
 
 
 def fail_node(
