@@ -35,7 +35,10 @@ def test_demo_serves_the_scenario(tmp_path: Path) -> None:
             "pixelforge": "customer",
         }
         _assert_the_story(api)
-        assert api.get("/v1/nodes", params={"limit": 1}).json()["items"][0]["state"] == "available"
+        # The demo placed the contracts in force: the AI lab holds all of memphis-1's nodes.
+        assert api.get("/v1/nodes", params={"limit": 1}).json()["items"][0]["state"] == "allocated"
+        sold = api.get("/v1/contracts/meridian-memphis-1/allocation").json()
+        assert sold["usable_gpus"] == sold["contracted_gpus"] == first["gpus"]
         assert len(api.get("/v1/accelerators").json()["items"]) == 5
         assert "neocloud_fleet_gpus" in httpx.get(url + "/metrics").text
     # a second start keeps the data and the token

@@ -111,6 +111,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/nodes/{node}/fail"): {"reason": "matrix"},
     ("POST", "/v1/nodes/{node}/repair"): {"reason": "matrix"},
     ("POST", "/v1/placement/reconcile"): {"site": "s1"},
+    ("POST", "/v1/sites/{site}/drain"): {"dry_run": True},
     ("POST", "/v1/deliveries"): {
         "name": "d9",
         "site": "s1",

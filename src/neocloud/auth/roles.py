@@ -40,6 +40,8 @@ class Permission(enum.StrEnum):
     CONTRACTS_READ = "contracts:read"
     CONTRACTS_WRITE = "contracts:write"
     QUOTES_WRITE = "quotes:write"
+    SITES_DRAIN = "sites:drain"
+    """Move every contract off a site (the moves are recorded under the caller's name)."""
 
 
 P = Permission
@@ -55,6 +57,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.TENANTS_READ,
             P.CAPACITY_READ,
             P.CONTRACTS_READ,
+            P.SITES_DRAIN,
         }
     ),
     Role.SALES: frozenset(

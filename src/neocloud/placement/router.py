@@ -25,7 +25,7 @@ from neocloud.placement.schemas import (
 router = APIRouter(tags=["placement"])
 Reader = Annotated[Principal, Depends(require(P.CONTRACTS_READ))]
 Operator = Annotated[Principal, Depends(require(P.FLEET_WRITE))]
-Drainer = Annotated[Principal, Depends(require(P.CONTRACTS_WRITE))]
+Drainer = Annotated[Principal, Depends(require(P.SITES_DRAIN))]
 NodeName = Annotated[str, Path(max_length=120)]
 
 
