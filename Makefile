@@ -42,6 +42,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/fleet_apply.py
 	$(BIN)/python bench/capacity.py
 	$(BIN)/python bench/placement.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf $(VENV) .neocloud .mypy_cache .ruff_cache .pytest_cache

@@ -115,7 +115,11 @@ def test_reconcile_allocation_fail_and_repair_from_the_command_line(server: str)
     victim = alloc["nodes"][0]["name"]
     failed = cli_json(server, "nodes", "fail", victim, "--reason", "ECC storm")
     reasons = {(c["before"], c["after"], c["reason"]) for c in failed["site"]["changes"]}
-    assert ("acme-train", None, "failed") in reasons and ("spare", "acme-train", "healed") in reasons
+    assert ("acme-train", None, "failed") in reasons and (
+        "spare",
+        "acme-train",
+        "healed",
+    ) in reasons
     code, out = cli(server, "nodes", "fail", victim)
     assert code != 0 and "already failed" in out
     assert cli_json(server, "placement", "degraded") == []

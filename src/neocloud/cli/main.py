@@ -16,6 +16,7 @@ from neocloud.cli.placement import (
     site_drain,
 )
 from neocloud.cli.server import db_app, demo, serve
+from neocloud.cli.simulate import simulate
 from neocloud.cli.tenants import audit_app, tenants_app, tokens_app
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ nodes_app.command("fail")(node_fail)
 nodes_app.command("repair")(node_repair)
 contracts_app.command("allocation")(contract_allocation)
 sites_app.command("drain")(site_drain)
+app.command()(simulate)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,1 @@
+"""The trace simulator: cluster traces replayed through the live placement code."""
