@@ -26,6 +26,16 @@ def test_a_contract_in_force_gets_whole_nodes_in_its_fabric_and_fewest_blocks(
     assert len(a["nodes"]) == 3 and {n["fabric"] for n in a["nodes"]} == {fabric}
     assert len({n["block"] for n in a["nodes"]}) == 1  # 3 nodes fit in one 4-node block
     assert all(n["state"] == "allocated" and n["reason"] == "placed" for n in a["nodes"])
+    # The nodes come in pages; the totals count them all.
+    first = world.get("/v1/contracts/train-a/allocation", params={"limit": 2}).json()
+    assert len(first["nodes"]) == 2 and first["nodes_total"] == 3
+    assert first["allocated_gpus"] == 24 and first["next_cursor"]
+    rest = world.get(
+        "/v1/contracts/train-a/allocation", params={"limit": 2, "cursor": first["next_cursor"]}
+    ).json()
+    assert len(rest["nodes"]) == 1 and rest["next_cursor"] is None
+    names = {n["name"] for n in first["nodes"] + rest["nodes"]}
+    assert names == {n["name"] for n in a["nodes"]}
     # The nodes show as allocated in the fleet, and a second reconcile changes nothing.
     node = world.get(f"/v1/nodes/{a['nodes'][0]['name']}").json()
     assert node["state"] == "allocated"

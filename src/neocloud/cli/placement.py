@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from neocloud.cli.common import JsonOpt, api, console, print_json, print_table, show
+from neocloud.cli.common import JsonOpt, api, console, more_hint, print_json, print_table, show
 
 placement_app = typer.Typer(
     help="Which nodes hold which contract: reconcile, degraded contracts.", no_args_is_help=True
@@ -126,10 +126,21 @@ def node_repair(
     _print_site(data["site"])
 
 
-def contract_allocation(ctx: typer.Context, contract: str, as_json: bool = JsonOpt) -> None:
+def contract_allocation(
+    ctx: typer.Context,
+    contract: str,
+    limit: int = typer.Option(100, "--limit", min=1, max=1000, help="nodes per page"),
+    cursor: str | None = typer.Option(None, "--cursor", help="next_cursor of a previous page"),
+    fetch_all: bool = typer.Option(False, "--all", help="every node"),
+    as_json: bool = JsonOpt,
+) -> None:
     """The nodes a contract holds now, and its contracted vs usable GPUs."""
+    path = f"/v1/contracts/{contract}/allocation"
     with api(ctx) as client:
-        data = client.get(f"/v1/contracts/{contract}/allocation")
+        data = client.get(path, limit=limit, cursor=cursor)
+        while fetch_all and data["next_cursor"]:
+            more = client.get(path, limit=limit, cursor=data["next_cursor"])
+            data = {**more, "nodes": data["nodes"] + more["nodes"]}
     if as_json:
         print_json(data)
         return
@@ -147,3 +158,4 @@ def contract_allocation(ctx: typer.Context, contract: str, as_json: bool = JsonO
     print_table(
         data["nodes"], ["name", "site", "fabric", "block", "gpus", "state", "since", "reason"]
     )
+    more_hint(data["next_cursor"], as_json)

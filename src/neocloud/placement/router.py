@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 
-from neocloud.api.deps import SessionDep, require
+from neocloud.api.deps import PageDep, SessionDep, require
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission as P
 from neocloud.placement import service
@@ -31,11 +31,15 @@ NodeName = Annotated[str, Path(max_length=120)]
 
 @router.get("/contracts/{contract}/allocation", response_model=AllocationOut)
 def get_allocation(
-    contract: Annotated[str, Path(max_length=63)], session: SessionDep, actor: Reader
+    contract: Annotated[str, Path(max_length=63)],
+    session: SessionDep,
+    actor: Reader,
+    page: PageDep,
 ) -> AllocationOut:
-    """The nodes the contract holds now, and its contracted vs usable GPUs."""
+    """The nodes the contract holds now (paginated: `limit`, `cursor`), and its contracted,
+    allocated and usable GPUs."""
     with session.begin():
-        return service.allocation(session, actor=actor, name=contract)
+        return service.allocation(session, actor=actor, name=contract, page=page)
 
 
 @router.post("/nodes/{node}/fail", response_model=NodeEventOut)

@@ -42,7 +42,9 @@ class AllocationOut(BaseModel):
     usable_gpus: int = Field(description="healthy allocated GPUs, up to the contracted ones")
     shortfall_gpus: int
     degraded_since: datetime | None
-    nodes: list[AllocatedNode]
+    nodes_total: int = Field(description="how many nodes the contract holds")
+    nodes: list[AllocatedNode] = Field(description="a page of them, by node id")
+    next_cursor: str | None = Field(description="the next page's cursor, if any")
 
 
 class NodeEvent(BaseModel):

@@ -23,6 +23,7 @@ from neocloud.capacity.timeline import hour_of
 from neocloud.contracts.models import Contract, ContractType
 from neocloud.contracts.service import contract_by_name
 from neocloud.core.errors import Conflict, NotFound
+from neocloud.core.paging import MAX_LIMIT, PageRequest, encode_cursor
 from neocloud.core.timeutil import as_utc, utcnow
 from neocloud.fleet import nodes as fleet_nodes
 from neocloud.fleet.models import Block, Fabric, Node, NodeState, Site
@@ -178,8 +179,12 @@ def repair_node(
     return NodeEventOut(node=name, state=NodeState.AVAILABLE, site=site)
 
 
-def allocation(session: Session, *, actor: Principal, name: str) -> AllocationOut:
-    """The nodes a contract holds now, and its contracted vs usable GPUs."""
+def allocation(
+    session: Session, *, actor: Principal, name: str, page: PageRequest | None = None
+) -> AllocationOut:
+    """The nodes a contract holds now (a page of them, by node id), and its contracted,
+    allocated and usable GPUs (over all of them)."""
+    page = page or PageRequest(limit=MAX_LIMIT)
     actor.demand(Permission.CONTRACTS_READ)
     contract = contract_by_name(session, actor, name)
     tenant = session.get(Tenant, contract.tenant_id)
@@ -194,8 +199,20 @@ def allocation(session: Session, *, actor: Principal, name: str) -> AllocationOu
         )
         or 0
     )
-    rows = session.execute(
+    held = sa.and_(Allocation.contract_id == contract.id, Allocation.until.is_(None))
+    count, allocated, healthy = session.execute(
         sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(Node.gpus), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((Node.state.in_(READY), Node.gpus), else_=0)), 0),
+        )
+        .select_from(Allocation)
+        .join(Node, Node.id == Allocation.node_id)
+        .where(held)
+    ).one()
+    stmt = (
+        sa.select(
+            Node.id,
             Node.name,
             Site.name,
             Fabric.name,
@@ -209,9 +226,15 @@ def allocation(session: Session, *, actor: Principal, name: str) -> AllocationOu
         .join(Site, Site.id == Node.site_id)
         .join(Fabric, Fabric.id == Node.fabric_id)
         .join(Block, Block.id == Node.block_id)
-        .where(Allocation.contract_id == contract.id, Allocation.until.is_(None))
-        .order_by(Site.name, Fabric.name, Block.name, Node.name)
+        .where(held)
+        .order_by(Node.id)
+        .limit(page.limit + 1)
     )
+    if page.after_id is not None:
+        stmt = stmt.where(Node.id > page.after_id)
+    rows = list(session.execute(stmt))
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
     nodes = [
         AllocatedNode(
             name=n,
@@ -223,16 +246,18 @@ def allocation(session: Session, *, actor: Principal, name: str) -> AllocationOu
             since=as_utc(since),
             reason=reason,
         )
-        for n, s, f, b, g, st, since, reason in rows
+        for _, n, s, f, b, g, st, since, reason in rows
     ]
+    next_cursor = encode_cursor(rows[-1][0]) if more and rows else None
     if contract.type is ContractType.SPOT:
         now = utcnow()
         in_term = as_utc(contract.start_at) <= now < as_utc(contract.end_at)
         contracted = (contract.gpus or 0) if in_term else 0
-        nodes = _spot_nodes(session, contract.id)
-    allocated = sum(n.gpus for n in nodes)
-    healthy = sum(n.gpus for n in nodes if n.state in READY)
-    usable = min(contracted, healthy)
+        nodes, next_cursor = _spot_nodes(session, contract.id), None
+        count = len(nodes)
+        allocated = sum(n.gpus for n in nodes)
+        healthy = sum(n.gpus for n in nodes if n.state in READY)
+    usable = min(contracted, int(healthy))
     open_row = session.scalar(
         sa.select(Degradation).where(
             Degradation.contract_id == contract.id, Degradation.ended_at.is_(None)
@@ -243,13 +268,15 @@ def allocation(session: Session, *, actor: Principal, name: str) -> AllocationOu
         tenant=tenant.name if tenant else "",
         state=contract.state,
         contracted_gpus=contracted,
-        allocated_gpus=allocated,
+        allocated_gpus=int(allocated),
         usable_gpus=usable,
         shortfall_gpus=max(0, contracted - usable),
         degraded_since=as_utc(_first_start(session, contract.id) or open_row.started_at)
         if open_row
         else None,
+        nodes_total=int(count),
         nodes=nodes,
+        next_cursor=next_cursor,
     )
 
 
