@@ -37,8 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from neocloud.placement.policies import PolicySpec
 from neocloud.sim.adapters import read_alibaba_nodes, read_jobs
-from neocloud.sim.replay import PolicySpec, replay
+from neocloud.sim.replay import replay
 
 TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "traces" / "alibaba-gpu-v2023"
 NODES = "openb_node_list_all_node.csv"

@@ -85,6 +85,7 @@ PATH_VALUES: dict[str, Any] = {
     "contract": "a-reserved",
     "token_id": None,
     "quote_id": None,
+    "job": "a-job",
 }
 
 # The contract each tenant holds in the seeded world (tenant A's is PATH_VALUES["contract"]).
@@ -96,6 +97,10 @@ SEED_CONTRACT = {
     "end": "2029-02-01T00:00:00Z",
 }
 FOREIGN_CONTRACT = "b-reserved"
+# Each tenant's on-demand contract and queued job (tenant A's is PATH_VALUES["job"]).
+SEED_ON_DEMAND = {**SEED_CONTRACT, "type": "on-demand", "site": "s1"}
+SEED_ON_DEMAND.pop("gpus")
+FOREIGN_JOB = "b-job"
 
 # A valid body for each route that takes one, keyed by (method, path template).
 # A str is sent as YAML, anything else as JSON.
@@ -137,6 +142,27 @@ BODIES: dict[tuple[str, str], Any] = {
         "end": "2029-03-01T00:00:00Z",
     },
     ("POST", "/v1/contracts/{contract}/cancel"): {"reason": "matrix"},
+    # An event rejected for its time and data: the call is served, nothing is written.
+    ("POST", "/v1/usage/events"): [
+        {
+            "specversion": "1.0",
+            "id": "matrix-1",
+            "source": "matrix",
+            "type": "neocloud.usage.v1",
+            "time": "2026-01-01T00:00:00Z",
+            "data": {"contract": "a-reserved", "node": "s1-b01-n01", "gpus": 8},
+        }
+    ],
+    ("POST", "/v1/jobs"): {"contract": "a-od", "gpus": 1, "gpu_milli": 500},
+    ("POST", "/v1/jobs/{job}/cancel"): {"reason": "matrix"},
+    ("POST", "/v1/jobs/{job}/finish"): {"reason": "matrix"},
+    ("POST", "/v1/jobs/schedule"): {"site": "s1"},
+    ("POST", "/v1/usage/exclusions"): {
+        "contract": "a-reserved",
+        "reason": "maintenance",
+        "start": "2029-01-02T00:00:00Z",
+        "end": "2029-01-02T04:00:00Z",
+    },
     ("POST", "/v1/quotes"): {
         "tenant": TENANT_A,
         "accelerator": "H100",
@@ -156,6 +182,7 @@ ALLOWED_CONFLICTS = {
     ("DELETE", "/v1/sites/{site}"),  # s1 holds nodes: retire, don't delete
     ("POST", "/v1/contracts/{contract}/book"),  # the seeded contract is booked already
     ("POST", "/v1/nodes/{node}/repair"),  # the node has not failed
+    ("POST", "/v1/jobs/{job}/finish"),  # the seeded job is queued, not running
 }
 
 
@@ -306,6 +333,15 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
         ]
         for tenant, name in ((TENANT_A, PATH_VALUES["contract"]), (TENANT_B, FOREIGN_CONTRACT)):
             _ok(c.post("/v1/contracts", json={**SEED_CONTRACT, "tenant": tenant, "name": name}))
+        for tenant, prefix in ((TENANT_A, "a"), (TENANT_B, "b")):
+            od = {**SEED_ON_DEMAND, "tenant": tenant, "name": f"{prefix}-od"}
+            _ok(c.post("/v1/contracts", json=od))
+            _ok(
+                c.post(
+                    "/v1/jobs",
+                    json={"contract": f"{prefix}-od", "gpus": 1, "name": f"{prefix}-job"},
+                )
+            )
         quote_ids = {
             tenant: _ok(
                 c.post("/v1/quotes", json={**BODIES[("POST", "/v1/quotes")], "tenant": tenant})
@@ -328,6 +364,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
             "token_id": b_tokens[1]["id"],
             "contract": FOREIGN_CONTRACT,
             "quote_id": quote_ids[TENANT_B],
+            "job": FOREIGN_JOB,
         },
         own={**PATH_VALUES, "token_id": a_spare["id"], "quote_id": quote_ids[TENANT_A]},
     )
@@ -581,12 +618,12 @@ def test_operators_see_every_tenant(db: tuple[TestClient, sa.Engine], world: Wor
     assert c.get(f"/v1/tenants/{TENANT_B}", headers=auth).status_code == 200
 
 
-TENANT_OBJECTS = {"tenant", "token_id", "contract", "quote_id"}
+TENANT_OBJECTS = {"tenant", "token_id", "contract", "quote_id", "job"}
 FOREIGN_ROUTES = [
     e
     for e in V1
     if TENANT_OBJECTS & set(e.path_params)
-    and (e.method in ("GET", "PATCH", "DELETE") or "contract" in e.path_params)
+    and (e.method in ("GET", "PATCH", "DELETE") or {"contract", "job"} & set(e.path_params))
 ]
 
 
@@ -599,6 +636,9 @@ def test_foreign_routes_cover_every_tenant_owned_object() -> None:
         "/v1/contracts/{contract}/amendments",
         "/v1/contracts/{contract}/cancel",
         "/v1/quotes/{quote_id}",
+        "/v1/jobs/{job}",
+        "/v1/jobs/{job}/cancel",
+        "/v1/jobs/{job}/finish",
     }
 
 
@@ -642,6 +682,7 @@ def test_missing_object_and_foreign_object_answer_alike(
             "token_id": 999_999,
             "contract": "no-such-contract",
             "quote_id": 999_999,
+            "job": "no-such-job",
         },
         world.tokens[role],
     )

@@ -70,6 +70,7 @@ EXISTING = {
     "token_id": 2,  # the spare token created after the admin's (id 1)
     "contract": "acme-reserved",
     "quote_id": 1,
+    "job": "acme-job",
 }
 
 # The schema is read from the app; the database behind it is swapped in per test.
@@ -121,6 +122,11 @@ def seed(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> See
         assert quoted.json()["id"] == EXISTING["quote_id"], quoted.text
         booked = c.post("/v1/contracts", json={"quote": 1, "name": EXISTING["contract"]})
         assert booked.status_code == 201, booked.text
+        od = {"name": "acme-od", "tenant": "acme", "type": "on-demand", "site": "s1"}
+        od |= {"start": "2029-01-01T00:00:00Z", "end": "2029-02-01T00:00:00Z"}
+        assert c.post("/v1/contracts", json=od).status_code == 201
+        job = {"contract": "acme-od", "gpus": 1, "name": EXISTING["job"]}
+        assert c.post("/v1/jobs", json=job).status_code == 201
         admin_id = next(
             t["id"] for t in c.get("/v1/tokens").json()["items"] if t["role"] == "admin"
         )

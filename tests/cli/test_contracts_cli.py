@@ -6,7 +6,6 @@ tests do not take each other's capacity.
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from collections.abc import Iterator
@@ -15,15 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from neocloud.cli import common
-from neocloud.cli.main import app
 from neocloud.client.http import Client
+from tests.cli.runner import Cli
 from tests.servers import running
 
 TOKEN = "nc_contracts_cli_bootstrap"
-runner = CliRunner()
+cli = Cli(TOKEN)
+cli_json = cli.json
 # alpha: two fabrics of 64 H100s; beta: one fabric of 64 H100s (8-GPU nodes, 32-GPU blocks)
 FLEET = textwrap.dedent(
     """\
@@ -89,28 +87,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "/v1/tenants", {"name": "acme", "display_name": "Acme AI", "kind": "customer"}
             )
         yield url
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal() -> Iterator[None]:
-    """A wide terminal keeps table cells on one line. Rich fixes a console's width when it is
-    made if COLUMNS is set then (pytest-xdist workers set COLUMNS=80), so set it directly."""
-    before = common.console.width
-    common.console.width = 250
-    yield
-    common.console.width = before
-
-
-def cli(url: str, *args: str) -> tuple[int, str]:
-    """Run the CLI in-process."""
-    result = runner.invoke(app, ["--url", url, "--token", TOKEN, *args], env={"COLUMNS": "250"})
-    return result.exit_code, result.output
-
-
-def cli_json(url: str, *args: str) -> Any:
-    code, out = cli(url, *args, "--json")
-    assert code == 0, out
-    return json.loads(out)
 
 
 def held(contract: dict[str, Any], site: str | None = None, when: str | None = None) -> int:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from neocloud.cli import common
-from neocloud.cli.main import app
 from neocloud.client.http import Client
+from tests.cli.runner import Cli
 from tests.servers import running
 
 TOKEN = "nc_placement_cli_bootstrap"
-runner = CliRunner()
+cli = Cli(TOKEN)
+cli_json = cli.json
 FLEET = textwrap.dedent(
     """\
     apiVersion: neocloud/v1
@@ -82,25 +79,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 },
             )
         yield url
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal() -> Iterator[None]:
-    before = common.console.width
-    common.console.width = 250
-    yield
-    common.console.width = before
-
-
-def cli(url: str, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["--url", url, "--token", TOKEN, *args], env={"COLUMNS": "250"})
-    return result.exit_code, result.output
-
-
-def cli_json(url: str, *args: str) -> Any:
-    code, out = cli(url, *args, "--json")
-    assert code == 0, out
-    return json.loads(out)
 
 
 def test_reconcile_allocation_fail_and_repair_from_the_command_line(server: str) -> None:

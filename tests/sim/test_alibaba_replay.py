@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from neocloud.placement.policies import PolicySpec
 from neocloud.sim.adapters import read_alibaba_nodes, read_jobs
-from neocloud.sim.replay import PolicySpec, ReplayResult, replay
+from neocloud.sim.replay import ReplayResult, replay
 from tests.sim.conftest import NODES, POD_FILES, sample_pods
 
 SPECS = [

@@ -22,7 +22,9 @@ from neocloud.contracts.batching import BookingQueues
 from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
 from neocloud.fleet.router import router as fleet_router
+from neocloud.metering.router import router as metering_router
 from neocloud.placement import loop as placement_loop
+from neocloud.placement.job_router import router as jobs_router
 from neocloud.placement.router import router as placement_router
 from neocloud.tenants.router import router as tenants_router
 
@@ -40,6 +42,8 @@ def api_router() -> APIRouter:
         contracts_router,
         capacity_router,
         placement_router,
+        jobs_router,
+        metering_router,
     ):
         v1.include_router(router)
     return v1

@@ -42,6 +42,16 @@ class Permission(enum.StrEnum):
     QUOTES_WRITE = "quotes:write"
     SITES_DRAIN = "sites:drain"
     """Move every contract off a site (the moves are recorded under the caller's name)."""
+    USAGE_WRITE = "usage:write"
+    """Send usage and telemetry events (a tenant: usage of its own contracts only)."""
+    USAGE_READ = "usage:read"
+    """Read the usage ledgers (a tenant: its own contracts')."""
+    USAGE_ADJUST = "usage:adjust"
+    """Record that usage is not billed (maintenance, operator fault): operators only."""
+    JOBS_READ = "jobs:read"
+    """Read the shared pools' jobs (a tenant: its own)."""
+    JOBS_WRITE = "jobs:write"
+    """Submit, cancel and finish jobs, run a scheduling pass (a tenant: its own jobs)."""
 
 
 P = Permission
@@ -58,6 +68,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.CAPACITY_READ,
             P.CONTRACTS_READ,
             P.SITES_DRAIN,
+            P.USAGE_WRITE,
+            P.USAGE_READ,
+            P.JOBS_READ,
+            P.JOBS_WRITE,
         }
     ),
     Role.SALES: frozenset(
@@ -70,10 +84,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.CONTRACTS_READ,
             P.CONTRACTS_WRITE,
             P.QUOTES_WRITE,
+            P.JOBS_READ,
         }
     ),
     Role.FINANCE: frozenset(
-        {P.CATALOG_READ, P.FLEET_READ, P.TENANTS_READ, P.CAPACITY_READ, P.CONTRACTS_READ}
+        {
+            P.CATALOG_READ,
+            P.FLEET_READ,
+            P.TENANTS_READ,
+            P.CAPACITY_READ,
+            P.CONTRACTS_READ,
+            P.USAGE_READ,
+            P.JOBS_READ,
+        }
     ),
     # Tenant roles act only inside their own tenant (enforced by the services' scoping):
     # they read their contracts and quotes, and a tenant admin may ask for quotes.
@@ -85,10 +108,21 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.TOKENS_WRITE,
             P.CONTRACTS_READ,
             P.QUOTES_WRITE,
+            P.USAGE_WRITE,
+            P.USAGE_READ,
+            P.JOBS_READ,
+            P.JOBS_WRITE,
         }
     ),
     Role.TENANT_VIEWER: frozenset(
-        {P.CATALOG_READ, P.TENANTS_READ, P.TOKENS_READ, P.CONTRACTS_READ}
+        {
+            P.CATALOG_READ,
+            P.TENANTS_READ,
+            P.TOKENS_READ,
+            P.CONTRACTS_READ,
+            P.USAGE_READ,
+            P.JOBS_READ,
+        }
     ),
 }
 

@@ -8,6 +8,8 @@ from neocloud.cli.capacity import capacity_app, quote, quotes_app
 from neocloud.cli.common import ClientSettings
 from neocloud.cli.contracts import contracts_app
 from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, nodes_app, sites_app
+from neocloud.cli.jobs import jobs_app
+from neocloud.cli.meter import meter_app
 from neocloud.cli.placement import (
     contract_allocation,
     node_fail,
@@ -52,6 +54,8 @@ app.add_typer(quotes_app, name="quotes")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(capacity_app, name="capacity")
 app.add_typer(placement_app, name="placement")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(meter_app, name="meter")
 nodes_app.command("fail")(node_fail)
 nodes_app.command("repair")(node_repair)
 contracts_app.command("allocation")(contract_allocation)

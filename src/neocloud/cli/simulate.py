@@ -16,9 +16,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from neocloud.cli.common import JsonOpt, console, err_console, fail, print_json
+from neocloud.placement.policies import PolicySpec
 from neocloud.sim.adapters import Fleet, TraceError, generated_fleet, read_alibaba_nodes, read_jobs
-from neocloud.sim.replay import PolicySpec, replay
 from neocloud.sim.replay import Progress as ProgressFn
+from neocloud.sim.replay import replay
 
 
 @contextmanager

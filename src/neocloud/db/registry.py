@@ -5,6 +5,8 @@ from neocloud.capacity import models as capacity_models
 from neocloud.contracts import models as contract_models
 from neocloud.db.base import Base
 from neocloud.fleet import models as fleet_models
+from neocloud.metering import models as metering_models
+from neocloud.placement import job_models
 from neocloud.placement import models as placement_models
 from neocloud.tenants import models as tenant_models
 
@@ -14,6 +16,8 @@ __all__ = [
     "capacity_models",
     "contract_models",
     "fleet_models",
+    "job_models",
+    "metering_models",
     "placement_models",
     "tenant_models",
 ]

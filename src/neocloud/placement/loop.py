@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from neocloud.auth.principal import SYSTEM
 from neocloud.db.engine import retrying
-from neocloud.placement import service
+from neocloud.placement import job_service, service
 
 log = logging.getLogger("neocloud.placement")
 
@@ -27,6 +27,7 @@ def reconcile_all(factory: sessionmaker[Session]) -> int:
 
         def work() -> int:
             out = service.reconcile(session, actor=SYSTEM)
+            job_service.background_pass(session)
             return sum(len(s.changes) for s in out.sites)
 
         return retrying(session, work)

@@ -17,6 +17,7 @@ one more node for the rest.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -211,3 +212,38 @@ def make_policy(
     if name == BestFit.name:
         return BestFit()
     raise ValueError(f"unknown policy {name!r} (choose from {', '.join(POLICIES)})")
+
+
+DISCIPLINES = ("fifo", "backfill")
+"""Queue disciplines: FIFO, and FIFO with EASY backfill."""
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A queue discipline and a node choice: `fifo`, `backfill+fgd`, `best-fit`, ... (the
+    missing part defaults to fifo, first-fit). `neocloud simulate --policy` and the live
+    pools' `NEOCLOUD_JOB_POLICY` both take it."""
+
+    discipline: str = "fifo"
+    node: str = "first-fit"
+
+    @classmethod
+    def parse(cls, text: str) -> PolicySpec:
+        """Parts joined by `+`, each a discipline or a node choice; the rest defaults."""
+        discipline: str | None = None
+        node: str | None = None
+        for part in (p.strip().lower() for p in text.split("+")):
+            if part in DISCIPLINES and discipline is None:
+                discipline = part
+            elif part in POLICIES and node is None:
+                node = part
+            else:
+                raise ValueError(
+                    f"unknown policy {text!r}: give a discipline ({', '.join(DISCIPLINES)}), "
+                    f"a node choice ({', '.join(POLICIES)}), or both joined by '+', "
+                    "e.g. backfill+fgd"
+                )
+        return cls(discipline or "fifo", node or "first-fit")
+
+    def __str__(self) -> str:
+        return f"{self.discipline}+{self.node}"

@@ -5,11 +5,13 @@ in force leases free, healthy nodes of its accelerator (at its sites, or any) un
 as many GPUs as it bought. A lease whose node is then needed — a contract or the spare pool
 took it — gets notice: it ends `notice_minutes` later (the spot contract's term), never
 after; its end is recorded as a preemption with the reason. A lease ends at once when its
-node fails or its spot contract ends.
+node fails or its spot contract ends. Nodes that on-demand jobs run on are busy, not idle:
+spot does not lease them.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +24,7 @@ from neocloud.contracts.models import Contract, ContractType
 from neocloud.core.timeutil import as_utc
 from neocloud.fleet.models import Node, Site
 from neocloud.placement.inventory import FREE
+from neocloud.placement.job_models import Job, JobState
 from neocloud.placement.models import SpotLease
 from neocloud.placement.store import HOLDING, SiteNodes
 
@@ -132,6 +135,10 @@ def settle(session: Session, site: SiteNodes, site_name: str, now: datetime) -> 
     free = inv.healthy & (inv.owner == FREE)
     if leased:
         free[np.fromiter(leased, np.int64)] = False
+    # Nodes running on-demand jobs are busy, not idle: spot leases others.
+    for node_id in _on_demand_nodes(session, site.site_id):
+        with contextlib.suppress(KeyError):  # a node retired since
+            free[inv.index_of(node_id)] = False
     accelerator = np.array([inv.pools[p][1] for p in inv.pool.tolist()], dtype=np.int64)
     for spot in sorted(spots.values(), key=lambda s: s.id):
         if spot.site_names is not None and site_name not in spot.site_names:
@@ -154,6 +161,20 @@ def settle(session: Session, site: SiteNodes, site_name: str, now: datetime) -> 
         running[spot.id] += sum(int(inv.gpus[i]) for i in taken)
     session.flush()
     return changes
+
+
+def _on_demand_nodes(session: Session, site_id: int) -> set[int]:
+    """The nodes of a site that on-demand jobs run on now."""
+    out: set[int] = set()
+    for (placement,) in session.execute(
+        sa.select(Job.placement).where(
+            Job.site_id == site_id,
+            Job.state == JobState.RUNNING,
+            Job.pool == ContractType.ON_DEMAND.value,
+        )
+    ):
+        out.update(int(node) for node, _gpu in placement or [])
+    return out
 
 
 def spot_nodes(session: Session, contract_id: int) -> list[tuple[SpotLease, Node]]:

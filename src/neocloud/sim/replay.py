@@ -21,43 +21,13 @@ from typing import Any
 from neocloud.placement.cluster import Cluster
 from neocloud.placement.fragmentation import FragmentationTable, workload
 from neocloud.placement.jobs import JobId
-from neocloud.placement.policies import POLICIES, make_policy
+from neocloud.placement.policies import PolicySpec, make_policy
 from neocloud.placement.queue import JobQueue
 from neocloud.sim.adapters import Fleet, Trace
 from neocloud.sim.metrics import JobRecord, Timeline, busy_until, summarize, timeline_points
 
-DISCIPLINES = ("fifo", "backfill")
 Progress = Callable[[int, int], None]
 """Called with (jobs submitted so far, jobs in the trace) as the replay goes."""
-
-
-@dataclass(frozen=True)
-class PolicySpec:
-    """A queue discipline and a node choice: `fifo`, `backfill+fgd`, `best-fit`, ..."""
-
-    discipline: str = "fifo"
-    node: str = "first-fit"
-
-    @classmethod
-    def parse(cls, text: str) -> PolicySpec:
-        """Parts joined by `+`, each a discipline or a node choice; the rest defaults."""
-        discipline: str | None = None
-        node: str | None = None
-        for part in (p.strip().lower() for p in text.split("+")):
-            if part in DISCIPLINES and discipline is None:
-                discipline = part
-            elif part in POLICIES and node is None:
-                node = part
-            else:
-                raise ValueError(
-                    f"unknown policy {text!r}: give a discipline ({', '.join(DISCIPLINES)}), "
-                    f"a node choice ({', '.join(POLICIES)}), or both joined by '+', "
-                    "e.g. backfill+fgd"
-                )
-        return cls(discipline or "fifo", node or "first-fit")
-
-    def __str__(self) -> str:
-        return f"{self.discipline}+{self.node}"
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Metering: usage and telemetry events in, three ledgers out (measured, billable, excluded)."""

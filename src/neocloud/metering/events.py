@@ -1,0 +1,242 @@
+"""Decoding and checking a batch of CloudEvents-style usage and telemetry events (pure).
+
+Everything that can be checked without the database is checked here, event by event, so that
+one bad event is rejected with its reason (naming the field) and the others are kept. The
+decoder is msgspec: the batch is split into raw events in one pass, and each event is decoded
+into typed structs, which also checks types and bounds in C.
+
+Times are kept to the second (a fraction is dropped), so GPU-seconds are exact integers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import msgspec
+
+USAGE_TYPE = "neocloud.usage.v1"
+TELEMETRY_TYPE = "neocloud.telemetry.v1"
+TYPES = (USAGE_TYPE, TELEMETRY_TYPE)
+MAX_BATCH = 10_000
+MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_INTERVAL_S = 86_400
+"""An interval longer than a day is refused: engines report at least daily."""
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+When = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class Envelope(msgspec.Struct):
+    """The CloudEvents attributes we read; other attributes (subject, datacontenttype...)
+    are allowed and ignored."""
+
+    specversion: str
+    id: Text
+    source: Text
+    type: str
+    time: When
+    data: msgspec.Raw
+
+
+class UsageData(msgspec.Struct, forbid_unknown_fields=True):
+    contract: Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
+    node: Name
+    gpus: Annotated[int, msgspec.Meta(gt=0, le=1_000_000)]
+    start: When
+    end: When
+
+
+class TelemetryData(msgspec.Struct, forbid_unknown_fields=True):
+    node: Name
+    gpu: Annotated[int, msgspec.Meta(ge=0, le=1023)]
+    utilization_pct: Annotated[float, msgspec.Meta(ge=0, le=100)]
+    memory_used_mib: Annotated[int, msgspec.Meta(ge=0, le=2**40)]
+    power_w: Annotated[float, msgspec.Meta(ge=0, le=100_000)]
+    temperature_c: Annotated[float, msgspec.Meta(ge=-60, le=200)]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """How far back and ahead of now an event's times may lie."""
+
+    back: timedelta = timedelta(days=35)
+    ahead: timedelta = timedelta(minutes=5)
+
+
+@dataclass(slots=True)
+class Usage:
+    index: int
+    id: str
+    source: str
+    time: int
+    contract: str
+    node: str
+    gpus: int
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Telemetry:
+    index: int
+    id: str
+    source: str
+    time: int
+    data: TelemetryData
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    index: int
+    id: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class Parsed:
+    usage: list[Usage]
+    telemetry: list[Telemetry]
+    rejected: list[Reject]
+
+
+class BatchError(ValueError):
+    """The batch as a whole is unusable (not a JSON array, or too large)."""
+
+    def __init__(self, detail: str, *, too_large: bool = False) -> None:
+        super().__init__(detail)
+        self.too_large = too_large
+
+
+_batch = msgspec.json.Decoder(list[msgspec.Raw])
+_envelope = msgspec.json.Decoder(Envelope)
+_usage = msgspec.json.Decoder(UsageData)
+_telemetry = msgspec.json.Decoder(TelemetryData)
+_any = msgspec.json.Decoder()
+_AT = re.compile(r"^(.*?)(?: - at `\$(.*)`)?$", re.S)
+
+
+def epoch(value: datetime) -> int:
+    """Whole seconds since the epoch (fractions dropped)."""
+    return math.floor(value.timestamp()) if value.microsecond else int(value.timestamp())
+
+
+def from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _reason(exc: msgspec.MsgspecError, prefix: str) -> str:
+    """msgspec's message, led by the field it is about: `data.gpus: Expected int >= 1`."""
+    match = _AT.match(str(exc))
+    assert match is not None
+    message, path = match.group(1), (match.group(2) or "").lstrip(".")
+    missing = re.match(r"Object missing required field `(.+)`", message)
+    if missing:
+        path, message = (path + "." if path else "") + missing.group(1), "required"
+    unknown = re.match(r"Object contains unknown field `(.+)`", message)
+    if unknown:
+        path, message = (path + "." if path else "") + unknown.group(1), "unknown field"
+    where = ".".join(p for p in (prefix, path) if p) or "event"
+    return f"{where}: {message.replace('`', '')}"
+
+
+def _id_of(raw: bytes) -> str | None:
+    try:
+        value = _any.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    ident = value.get("id") if isinstance(value, dict) else None
+    return ident if isinstance(ident, str) else None
+
+
+def split_batch(body: bytes) -> list[msgspec.Raw]:
+    """The raw events of a batch: a JSON array of at most MAX_BATCH objects."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BatchError(f"the body is over {MAX_BODY_BYTES} bytes", too_large=True)
+    try:
+        raws = _batch.decode(body)
+    except msgspec.ValidationError as exc:
+        try:
+            _any.decode(body)
+        except msgspec.DecodeError as bad:
+            raise BatchError(f"body: not valid JSON ({bad})") from bad
+        raise BatchError(f"body: must be a JSON array of events ({exc})") from exc
+    except msgspec.DecodeError as exc:
+        raise BatchError(f"body: not valid JSON ({exc})") from exc
+    if len(raws) > MAX_BATCH:
+        raise BatchError(
+            f"body: {len(raws)} events; a batch holds at most {MAX_BATCH}", too_large=True
+        )
+    return raws
+
+
+def parse(raws: list[msgspec.Raw], *, now: datetime, window: Window) -> Parsed:
+    """Decode and check every event; the good ones come back typed, the bad ones as rejects."""
+    out = Parsed([], [], [])
+    earliest, latest = epoch(now - window.back), epoch(now + window.ahead)
+    for index, raw in enumerate(raws):
+        try:
+            env = _envelope.decode(raw)
+        except msgspec.MsgspecError as exc:
+            out.rejected.append(Reject(index, _id_of(raw), _reason(exc, "")))
+            continue
+        reason = None
+        if env.specversion != "1.0":
+            reason = "specversion: must be '1.0'"
+        elif env.type not in TYPES:
+            reason = f"type: must be one of {', '.join(TYPES)}"
+        else:
+            time = epoch(env.time)
+            if not earliest <= time <= latest:
+                reason = _outside("time", window)
+        if reason is not None:
+            out.rejected.append(Reject(index, env.id, reason))
+            continue
+        if env.type == USAGE_TYPE:
+            item: Usage | Telemetry | Reject = _usage_of(index, env, time, earliest, latest, window)
+        else:
+            item = _telemetry_of(index, env, time)
+        if isinstance(item, Usage):
+            out.usage.append(item)
+        elif isinstance(item, Telemetry):
+            out.telemetry.append(item)
+        else:
+            out.rejected.append(item)
+    return out
+
+
+def _outside(field: str, window: Window) -> str:
+    days = window.back.total_seconds() / 86_400
+    minutes = window.ahead.total_seconds() / 60
+    return f"{field}: outside the acceptance window ({days:g} days back, {minutes:g} minutes ahead)"
+
+
+def _usage_of(
+    index: int, env: Envelope, time: int, earliest: int, latest: int, window: Window
+) -> Usage | Reject:
+    try:
+        data = _usage.decode(env.data)
+    except msgspec.MsgspecError as exc:
+        return Reject(index, env.id, _reason(exc, "data"))
+    start, end = epoch(data.start), epoch(data.end)
+    if end <= start:
+        return Reject(index, env.id, "data.end: must be after data.start")
+    if end - start > MAX_INTERVAL_S:
+        return Reject(index, env.id, f"data.end: an interval may last at most {MAX_INTERVAL_S} s")
+    if start < earliest:
+        return Reject(index, env.id, _outside("data.start", window))
+    if end > latest:
+        return Reject(index, env.id, _outside("data.end", window))
+    return Usage(index, env.id, env.source, time, data.contract, data.node, data.gpus, start, end)
+
+
+def _telemetry_of(index: int, env: Envelope, time: int) -> Telemetry | Reject:
+    try:
+        data = _telemetry.decode(env.data)
+    except msgspec.MsgspecError as exc:
+        return Reject(index, env.id, _reason(exc, "data"))
+    return Telemetry(index, env.id, env.source, time, data)

@@ -1,0 +1,139 @@
+"""What metering stores: usage intervals as received (the measured ledger), the parts of
+them that are not billable and why (the excluded ledger), and node telemetry samples.
+
+The billable ledger is what is left: each interval carries `gpu_seconds` (measured) and
+`billable_gpu_seconds`, and its exclusion rows hold the rest, so that for every interval
+`billable_gpu_seconds + sum(exclusions.gpu_seconds) == gpu_seconds`, in integers. Billing
+sums `billable_gpu_seconds` per contract (or splits the billable stretches by hour); it
+never sees a float.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from neocloud.db.base import Base, UTCDateTime, str_enum
+
+BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+
+class ExclusionReason(enum.StrEnum):
+    """Why GPU-seconds that were measured are not billed."""
+
+    OUTSIDE_TERM = "outside-term"
+    """Before the contract's start or after its end."""
+    NODE_DOWN = "node-down"
+    """The contract did not hold the node then (it had failed, or was not allocated to it)."""
+    MAINTENANCE = "maintenance"
+    """An operator recorded planned maintenance."""
+    OPERATOR_FAULT = "operator-fault"
+    """An operator recorded a fault of the operator's making."""
+
+
+class UsageInterval(Base):
+    """A stretch of time during which a contract used GPUs of a node, as an engine or agent
+    reported it. Deduplicated by (tenant, source, event id): a resent event is not stored
+    again. Times are kept to the second, so GPU-seconds are exact integers."""
+
+    __tablename__ = "usage_intervals"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "source", "event_id"),
+        sa.Index("ix_usage_intervals_contract_start", "contract_id", "start_at"),
+        sa.CheckConstraint("gpus > 0", name="gpus"),
+        sa.CheckConstraint("end_at > start_at", name="order"),
+        sa.CheckConstraint(
+            "billable_gpu_seconds >= 0 AND billable_gpu_seconds <= gpu_seconds", name="billable"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("contracts.id", ondelete="CASCADE"))
+    node_id: Mapped[int] = mapped_column(sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    gpus: Mapped[int] = mapped_column(sa.Integer)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger)
+    """Measured: gpus x (end - start) in seconds."""
+    billable_gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger)
+    """Measured less every exclusion of this interval."""
+    source: Mapped[str] = mapped_column(sa.String(200))
+    event_id: Mapped[str] = mapped_column(sa.String(200))
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UsageExclusion(Base):
+    """A part of a usage interval that is not billed, and why. Written at ingest for
+    `outside-term` and `node-down`; an operator may add `maintenance` or `operator-fault`
+    later (the interval's `billable_gpu_seconds` is lowered in the same transaction)."""
+
+    __tablename__ = "usage_exclusions"
+    __table_args__ = (
+        sa.Index("ix_usage_exclusions_contract_start", "contract_id", "start_at"),
+        sa.CheckConstraint("end_at > start_at", name="order"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    interval_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("usage_intervals.id", ondelete="CASCADE"), index=True
+    )
+    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("contracts.id", ondelete="CASCADE"))
+    reason: Mapped[ExclusionReason] = mapped_column(str_enum(ExclusionReason))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger)
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+class UsageAdjustment(Base):
+    """An operator's record that a contract's usage in [start, end) is not billed, for
+    `maintenance` or an `operator-fault` (on one node, or on all of the contract's). It
+    applies to the intervals already stored when it is recorded and to those that arrive
+    later."""
+
+    __tablename__ = "usage_adjustments"
+    __table_args__ = (
+        sa.CheckConstraint("end_at > start_at", name="order"),
+        sa.CheckConstraint("reason IN ('maintenance', 'operator-fault')", name="reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[int | None] = mapped_column(sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+    actor: Mapped[str] = mapped_column(sa.String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TelemetrySample(Base):
+    """One GPU's readings at one instant, from a node agent. Telemetry is the operator's own
+    data (only operator tokens send it), so its dedupe key (operator, source, event id) is
+    the unique pair (source, event id)."""
+
+    __tablename__ = "telemetry_samples"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "event_id"),
+        sa.Index("ix_telemetry_samples_node_time", "node_id", "event_time"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    node_id: Mapped[int] = mapped_column(sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    gpu_index: Mapped[int] = mapped_column(sa.Integer)
+    utilization_pct: Mapped[float] = mapped_column(sa.Float)
+    memory_used_mib: Mapped[int] = mapped_column(sa.BigInteger)
+    power_w: Mapped[float] = mapped_column(sa.Float)
+    temperature_c: Mapped[float] = mapped_column(sa.Float)
+    source: Mapped[str] = mapped_column(sa.String(200))
+    event_id: Mapped[str] = mapped_column(sa.String(200))
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())

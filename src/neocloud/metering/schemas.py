@@ -1,0 +1,68 @@
+"""API shapes of metering: the ingest answer and the ledgers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RejectOut(BaseModel):
+    index: int = Field(description="position of the event in the batch (from 0)")
+    id: str | None = Field(description="the event's id, when it could be read")
+    reason: str = Field(description="what is wrong, led by the field: `data.gpus: ...`")
+
+
+class IngestOut(BaseModel):
+    received: int
+    accepted: int = Field(description="events stored now")
+    duplicates: int = Field(
+        description="good events stored before (or twice in the batch): acknowledged, not counted"
+    )
+    rejected: list[RejectOut]
+
+
+class LedgerOut(BaseModel):
+    contract: str
+    tenant: str
+    start: datetime
+    end: datetime
+    measured_gpu_seconds: int = Field(description="as received")
+    billable_gpu_seconds: int = Field(description="measured less excluded")
+    excluded_gpu_seconds: dict[str, int] = Field(
+        description="by reason: outside-term, node-down, maintenance, operator-fault"
+    )
+
+
+class UsageOut(BaseModel):
+    step: str
+    start: datetime
+    end: datetime
+    items: list[LedgerOut]
+
+
+class AdjustmentIn(BaseModel):
+    """An operator's record that a contract's usage in [start, end) is not billed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contract: Annotated[str, Field(max_length=63)]
+    node: Annotated[str | None, Field(max_length=120)] = Field(
+        None, description="only this node's usage (default: all of the contract's)"
+    )
+    reason: Literal["maintenance", "operator-fault"]
+    start: datetime
+    end: datetime
+    note: Annotated[str | None, Field(max_length=500)] = None
+
+
+class AdjustmentOut(BaseModel):
+    id: int
+    contract: str
+    node: str | None
+    reason: str
+    start: datetime
+    end: datetime
+    intervals: int = Field(description="stored intervals it changed now")
+    excluded_gpu_seconds: int = Field(description="GPU-seconds it took from billable now")
