@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from neocloud.api.deps import SessionDep, require
@@ -14,11 +14,13 @@ from neocloud.auth.roles import Permission as P
 from neocloud.core.errors import InvalidInput, NeocloudError
 from neocloud.core.timeutil import utcnow
 from neocloud.db.engine import retrying
-from neocloud.metering import adjustments, events, ingest, ledgers
+from neocloud.metering import adjustments, availability, events, ingest, ledgers
 from neocloud.metering.models import ExclusionReason
 from neocloud.metering.schemas import (
     AdjustmentIn,
     AdjustmentOut,
+    AvailabilityHour,
+    AvailabilityOut,
     IngestOut,
     LedgerOut,
     RejectOut,
@@ -29,6 +31,7 @@ router = APIRouter(tags=["metering"])
 Writer = Annotated[Principal, Depends(require(P.USAGE_WRITE))]
 Reader = Annotated[Principal, Depends(require(P.USAGE_READ))]
 Adjuster = Annotated[Principal, Depends(require(P.USAGE_ADJUST))]
+ContractReader = Annotated[Principal, Depends(require(P.CONTRACTS_READ))]
 
 
 class PayloadTooLarge(NeocloudError):
@@ -162,3 +165,31 @@ def record_exclusion(body: AdjustmentIn, session: SessionDep, actor: Adjuster) -
         intervals=done.intervals,
         excluded_gpu_seconds=done.gpu_seconds,
     )
+
+
+@router.get("/contracts/{contract}/availability", response_model=AvailabilityOut)
+def get_availability(
+    contract: Annotated[str, Path(max_length=63)],
+    session: SessionDep,
+    actor: ContractReader,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> AvailabilityOut:
+    """Hourly availability (usable / contracted GPUs, from placement's degradations) over
+    [start, end), on whole hours (default: the last 24 hours up to the end of this one): the
+    input to SLA credits."""
+    if end is None:
+        end = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    if start is None:
+        start = end - timedelta(hours=24)
+    with session.begin():
+        name, hours, overall = availability.contract_availability(
+            session, actor=actor, name=contract, start=start, end=end
+        )
+        return AvailabilityOut(
+            contract=name,
+            start=start,
+            end=end,
+            availability=overall,
+            hours=[AvailabilityHour(**vars(h)) for h in hours],
+        )

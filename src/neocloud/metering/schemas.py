@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,3 +67,23 @@ class AdjustmentOut(BaseModel):
     end: datetime
     intervals: int = Field(description="stored intervals it changed now")
     excluded_gpu_seconds: int = Field(description="GPU-seconds it took from billable now")
+
+
+class AvailabilityHour(BaseModel):
+    start: datetime
+    contracted_gpus: int
+    lost_gpu_seconds: int = Field(description="GPU-seconds contracted but not usable")
+    availability: Decimal | None = Field(
+        description="usable / contracted GPUs, time-weighted over the hour; null when nothing "
+        "is contracted"
+    )
+
+
+class AvailabilityOut(BaseModel):
+    contract: str
+    start: datetime
+    end: datetime
+    availability: Decimal | None = Field(
+        description="over the whole range, weighted by contracted GPU-hours"
+    )
+    hours: list[AvailabilityHour]
