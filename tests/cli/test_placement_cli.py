@@ -101,6 +101,9 @@ def test_reconcile_allocation_fail_and_repair_from_the_command_line(server: str)
     code, out = cli(server, "nodes", "fail", victim)
     assert code != 0 and "already failed" in out
     assert cli_json(server, "placement", "degraded") == []
+    avail = cli_json(server, "contracts", "availability", "acme-train")
+    assert avail["contract"] == "acme-train" and len(avail["hours"]) == 24
+    assert avail["hours"][-1]["contracted_gpus"] == 32
     code, out = cli(server, "nodes", "repair", victim)
     assert code == 0 and f"{victim}: available" in out
     code, out = cli(server, "nodes", "show", victim)

@@ -12,6 +12,7 @@ from neocloud.cli.jobs import jobs_app
 from neocloud.cli.meter import meter_app
 from neocloud.cli.placement import (
     contract_allocation,
+    contract_availability,
     node_fail,
     node_repair,
     placement_app,
@@ -59,6 +60,7 @@ app.add_typer(meter_app, name="meter")
 nodes_app.command("fail")(node_fail)
 nodes_app.command("repair")(node_repair)
 contracts_app.command("allocation")(contract_allocation)
+contracts_app.command("availability")(contract_availability)
 sites_app.command("drain")(site_drain)
 app.command()(simulate)
 

@@ -159,3 +159,27 @@ def contract_allocation(
         data["nodes"], ["name", "site", "fabric", "block", "gpus", "state", "since", "reason"]
     )
     more_hint(data["next_cursor"], as_json)
+
+
+def contract_availability(
+    ctx: typer.Context,
+    contract: str,
+    start: str | None = typer.Option(None, help="first hour (ISO 8601, on the hour)"),
+    end: str | None = typer.Option(None, help="end hour (default: the end of this hour)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Hourly availability of a contract (usable / contracted GPUs): what SLA credits read."""
+    with api(ctx) as client:
+        data = client.get(f"/v1/contracts/{contract}/availability", start=start, end=end)
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"[bold]{data['contract']}[/bold]: availability {data['availability']} "
+        f"from {data['start']} to {data['end']}",
+        highlight=False,
+    )
+    print_table(
+        [h for h in data["hours"] if h["contracted_gpus"]],
+        ["start", "contracted_gpus", "lost_gpu_seconds", "availability"],
+    )
