@@ -134,6 +134,7 @@ CONTRACTS: list[dict[str, object]] = [
         "tenant": "pixelforge",
         "type": "spot",
         "accelerator": "GB200",
+        "gpus": 576,
         "site": "memphis-2",
         "start": "2026-06-01T00:00:00Z",
         "end": "2027-06-01T00:00:00Z",
