@@ -54,11 +54,8 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -66,7 +63,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from capacity_world import (
@@ -79,6 +75,7 @@ from capacity_world import (
 )
 from fleet_apply import GPUS_PER_NODE, NODES, SITES
 from oversell import verify
+from serving import serve
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432"
 CONTRACTS = 10_000
@@ -93,8 +90,6 @@ BIG_SHARE = 0.1
 QUOTE_P99_MS_TARGET = 20.0
 SPEEDUP_TARGET = 50.0
 BOOKINGS_PER_S_TARGET = 300.0
-
-NEOCLOUD = str(Path(sys.executable).with_name("neocloud"))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -303,50 +298,11 @@ def bench_quotes(url: str, bodies: list[dict[str, Any]], baseline_n: int) -> dic
 # --- the server and its clients ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(url: str, workers: int) -> Iterator[str]:
     """`neocloud serve --workers N` on the database until the block ends; yields its base URL."""
-    import httpx
-
-    port = free_port()
-    log_file = Path(tempfile.gettempdir()) / f"neocloud-bench-{port}.log"
-    with log_file.open("wb") as out:
-        proc = subprocess.Popen(
-            [NEOCLOUD, "serve", "--db", url, "--port", str(port), "--workers", str(workers)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "NEOCLOUD_BOOTSTRAP_TOKEN": ""},
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"neocloud serve exited:\n{log_file.read_text()[-3000:]}")
-            try:
-                if httpx.get(base + "/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"neocloud serve not ready:\n{log_file.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with serve(url, workers, {"NEOCLOUD_BOOTSTRAP_TOKEN": ""}) as (base, _proc):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if not os.environ.get("NEOCLOUD_BENCH_KEEP_LOG"):  # set it to read the server's log
-            log_file.unlink(missing_ok=True)
 
 
 def http_quotes(base: str, token: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:

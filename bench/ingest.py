@@ -38,7 +38,6 @@ import http.client
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,7 +53,8 @@ from typing import Any
 import httpx
 import psycopg
 
-NEOCLOUD = str(Path(sys.executable).with_name("neocloud"))
+from serving import NEOCLOUD, serve
+
 TOKEN = "nc_bench_ingest_admin"
 BATCH = 10_000
 PER_MESSAGE = 1_000
@@ -85,12 +85,6 @@ def percentile(values: list[float], q: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def hwm_kib(pid: int) -> int:
@@ -126,39 +120,9 @@ def database(pg_url: str) -> Iterator[str]:
 
 @contextmanager
 def server(db: str, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    log_file = Path(tempfile.gettempdir()) / f"neocloud-ingest-{port}.log"
-    env = {**os.environ, "NEOCLOUD_BOOTSTRAP_TOKEN": TOKEN, "NEOCLOUD_PLACEMENT_INTERVAL": "0"}
-    with log_file.open("wb") as out:
-        proc = subprocess.Popen(
-            [NEOCLOUD, "serve", "--db", db, "--port", str(port), "--workers", str(workers)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"serve exited:\n{log_file.read_text()[-3000:]}")
-            try:
-                if httpx.get(base + "/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"serve not ready:\n{log_file.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield base, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log_file.unlink(missing_ok=True)
+    env = {"NEOCLOUD_BOOTSTRAP_TOKEN": TOKEN, "NEOCLOUD_PLACEMENT_INTERVAL": "0"}
+    with serve(db, workers, env) as running:
+        yield running
 
 
 def setup(base: str) -> list[tuple[str, str]]:
