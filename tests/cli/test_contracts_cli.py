@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from neocloud.client.http import Client
-from tests.cli.runner import Cli
-from tests.servers import running
+from tests.cli.runner import Cli, served
 
 TOKEN = "nc_contracts_cli_bootstrap"
 cli = Cli(TOKEN)
@@ -73,11 +72,7 @@ def at(value: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("serve")
-    with running(
-        ["serve", "--data-dir", str(data)],
-        env={"NEOCLOUD_BOOTSTRAP_TOKEN": TOKEN, "NEOCLOUD_DB_URL": ""},
-    ) as url:
+    with served(tmp_path_factory, TOKEN) as url:
         with Client(url, TOKEN) as client:
             client.apply_fleet(FLEET)
             client.post(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from neocloud.client.http import Client
-from tests.cli.runner import Cli
-from tests.servers import running
+from tests.cli.runner import Cli, hour, served
 
 TOKEN = "nc_placement_cli_bootstrap"
 cli = Cli(TOKEN)
@@ -47,18 +45,9 @@ FLEET = textwrap.dedent(
 )
 
 
-def hour(days: int = 0) -> str:
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=days)
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("serve")
-    with running(
-        ["serve", "--data-dir", str(data)],
-        env={"NEOCLOUD_BOOTSTRAP_TOKEN": TOKEN, "NEOCLOUD_DB_URL": ""},
-    ) as url:
+    with served(tmp_path_factory, TOKEN) as url:
         with Client(url, TOKEN) as client:
             client.apply_fleet(FLEET)
             client.post(
