@@ -57,6 +57,7 @@ class Inventory:
     _free_count: Ints = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
     _pool_blocks: list[Ints] = field(default_factory=list, repr=False)
     _index: dict[int, int] = field(default_factory=dict, repr=False)
+    _node_size: dict[int, int] = field(default_factory=dict, repr=False)
 
     @staticmethod
     def build(rows: Iterable[NodeRow]) -> Inventory:
@@ -133,12 +134,17 @@ class Inventory:
         return np.asarray(self._free_count[blocks] == self.block_size[blocks], dtype=np.bool_)
 
     def gpus_per_node(self, pool: int) -> int:
-        """The pool's usual node size (its most common)."""
-        sizes = self.gpus[self.pool == pool]
-        if sizes.size == 0:
-            return 8
-        values, counts = np.unique(sizes, return_counts=True)
-        return int(values[np.argmax(counts)])
+        """The pool's usual node size (its most common; nodes' sizes never change)."""
+        size = self._node_size.get(pool)
+        if size is None:
+            sizes = self.gpus[self.pool == pool]
+            if sizes.size == 0:
+                size = 8
+            else:
+                values, counts = np.unique(sizes, return_counts=True)
+                size = int(values[np.argmax(counts)])
+            self._node_size[pool] = size
+        return size
 
     # --- changing -----------------------------------------------------------------------------
 
