@@ -22,6 +22,7 @@ from neocloud.contracts.batching import BookingQueues
 from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
 from neocloud.fleet.router import router as fleet_router
+from neocloud.metering.export_router import router as usage_export_router
 from neocloud.metering.router import router as metering_router
 from neocloud.placement import loop as placement_loop
 from neocloud.placement.job_router import router as jobs_router
@@ -44,6 +45,7 @@ def api_router() -> APIRouter:
         placement_router,
         jobs_router,
         metering_router,
+        usage_export_router,
     ):
         v1.include_router(router)
     return v1

@@ -12,8 +12,10 @@ from typing import Any
 import msgspec
 import typer
 
-from neocloud.cli.common import JsonOpt, api, fail, print_json, show
+from neocloud.cli.common import JsonOpt, api, fail, print_json, settings, show
 from neocloud.cli.server import DataDirOpt, DbOpt, _url
+from neocloud.client.download import download
+from neocloud.client.http import ApiError
 from neocloud.db.engine import make_engine, make_sessionmaker
 from neocloud.metering import consumer
 from neocloud.metering.events import MAX_BATCH
@@ -196,3 +198,47 @@ def usage(
         False,
         ["contract", "start", "measured_gpu_seconds", "billable_gpu_seconds", "excluded"],
     )
+
+
+@meter_app.command("export")
+def export(
+    ctx: typer.Context,
+    period: str | None = typer.Option(None, "--period", help="YYYY-MM (default: this month)"),
+    start: str | None = typer.Option(None, "--start", help="instead of --period: ISO time"),
+    end: str | None = typer.Option(None, "--end", help="instead of --period: ISO time"),
+    tenant: str | None = typer.Option(None, "--tenant", help="default: yours, or all"),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet"),
+    granularity: str = typer.Option("hour", "--granularity", help="hour or day"),
+    output: str | None = typer.Option(
+        None, "-o", "--output", help="file (default: usage-<tenant>-<period>.<ext>); '-': stdout"
+    ),
+) -> None:
+    """Usage of a period as FOCUS-style CSV or Parquet, streamed to a file (docs/metering.md)."""
+    if output == "-" and fmt == "parquet":
+        fail("parquet is binary: write it to a file with -o FILE")
+    url, token = settings(ctx).resolve()
+    params = {"period": period, "start": start, "end": end, "tenant": tenant}
+    params |= {"format": fmt, "granularity": granularity}
+    try:
+        with download(url, token, "/v1/usage/export", params) as got:
+            if output == "-":
+                stdout = typer.get_binary_stream("stdout")
+                for chunk in got.chunks:
+                    stdout.write(chunk)
+                stdout.flush()
+                return
+            target = Path(output or got.filename or f"usage.{fmt}")
+            part = target.with_name(target.name + ".part")
+            try:
+                with part.open("wb") as sink:
+                    for chunk in got.chunks:
+                        sink.write(chunk)
+                part.replace(target)  # a file under the name is always whole
+            finally:
+                part.unlink(missing_ok=True)
+    except ApiError as exc:
+        fail(
+            exc.detail if exc.status == 0 else f"{exc.status}: {exc.detail}",
+            code=2 if 400 <= exc.status < 500 else 1,
+        )
+    typer.echo(f"wrote {target} ({target.stat().st_size:,} bytes)")
