@@ -18,6 +18,9 @@ class Settings:
     placement_interval_s: float = 0.0
     """How often each API process reconciles placement in the background (0: never; `serve`
     reads NEOCLOUD_PLACEMENT_INTERVAL, default 60 s)."""
+    rollup_interval_s: float = 0.0
+    """How often each API process closes the hours of the usage rollups that have ended (0:
+    never; `serve` reads NEOCLOUD_ROLLUP_INTERVAL, default 60 s)."""
 
     @classmethod
     def from_env(cls, db_url: str | None = None, data_dir: Path | None = None) -> Settings:
@@ -28,4 +31,5 @@ class Settings:
             db_url=url,
             bootstrap_token=os.environ.get("NEOCLOUD_BOOTSTRAP_TOKEN") or None,
             placement_interval_s=float(os.environ.get("NEOCLOUD_PLACEMENT_INTERVAL", "60")),
+            rollup_interval_s=float(os.environ.get("NEOCLOUD_ROLLUP_INTERVAL", "60")),
         )

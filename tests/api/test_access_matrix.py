@@ -166,6 +166,10 @@ BODIES: dict[tuple[str, str], Any] = {
         "start": "2029-01-02T00:00:00Z",
         "end": "2029-01-02T04:00:00Z",
     },
+    ("POST", "/v1/usage/rollups/rebuild"): {
+        "start": "2026-01-01T00:00:00Z",
+        "end": "2026-01-01T02:00:00Z",
+    },
     ("POST", "/v1/quotes"): {
         "tenant": TENANT_A,
         "accelerator": "H100",

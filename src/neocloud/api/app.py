@@ -22,7 +22,9 @@ from neocloud.contracts.batching import BookingQueues
 from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
 from neocloud.fleet.router import router as fleet_router
+from neocloud.metering import loop as metering_loop
 from neocloud.metering.export_router import router as usage_export_router
+from neocloud.metering.rollup_router import router as rollup_router
 from neocloud.metering.router import router as metering_router
 from neocloud.placement import loop as placement_loop
 from neocloud.placement.job_router import router as jobs_router
@@ -45,6 +47,7 @@ def api_router() -> APIRouter:
         placement_router,
         jobs_router,
         metering_router,
+        rollup_router,
         usage_export_router,
     ):
         v1.include_router(router)
@@ -61,13 +64,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = (
-            asyncio.create_task(placement_loop.run(factory, settings.placement_interval_s))
-            if settings.placement_interval_s > 0
-            else None
-        )
+        loops = [
+            asyncio.create_task(run(factory, interval))
+            for run, interval in (
+                (placement_loop.run, settings.placement_interval_s),
+                (metering_loop.run, settings.rollup_interval_s),
+            )
+            if interval > 0
+        ]
         yield
-        if task is not None:
+        for task in loops:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -21,7 +21,10 @@ from neocloud.auth.principal import Principal
 from neocloud.contracts.models import Contract
 from neocloud.core.errors import InvalidInput, NotFound
 from neocloud.fleet.models import Node
+from neocloud.metering import rollups
 from neocloud.metering.events import MAX_INTERVAL_S, epoch
+from neocloud.metering.hourly import Delta, Key, add_excluded
+from neocloud.metering.locks import lock
 from neocloud.metering.models import (
     ExclusionReason,
     UsageAdjustment,
@@ -31,15 +34,7 @@ from neocloud.metering.models import (
 from neocloud.metering.split import Piece, carve
 from neocloud.metering.store import at
 
-LOCK_KEY = 0x6D65746572
-"""The advisory lock between ingests (shared) and recorded exclusions (exclusive)."""
 OPERATOR_REASONS = (ExclusionReason.MAINTENANCE, ExclusionReason.OPERATOR_FAULT)
-
-
-def lock(session: Session, *, exclusive: bool) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        kind = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        session.execute(sa.text(f"SELECT {kind}(:key)"), {"key": LOCK_KEY})
 
 
 @dataclass(frozen=True)
@@ -120,17 +115,26 @@ def _carve_stored(
     note: str | None,
 ) -> tuple[int, int]:
     """Exclude the window from the intervals already stored; (intervals changed, GPU-s)."""
-    stmt = sa.select(
-        UsageInterval.id, UsageInterval.gpus, UsageInterval.start_at, UsageInterval.end_at
-    ).where(
-        UsageInterval.contract_id == contract_id,
-        UsageInterval.start_at < at(w1),
-        UsageInterval.start_at >= at(w0) - timedelta(seconds=MAX_INTERVAL_S),
-        UsageInterval.end_at > at(w0),
+    stmt = (
+        sa.select(
+            UsageInterval.id,
+            UsageInterval.gpus,
+            UsageInterval.start_at,
+            UsageInterval.end_at,
+            Node.site_id,
+            Node.accelerator_id,
+        )
+        .join(Node, Node.id == UsageInterval.node_id)
+        .where(
+            UsageInterval.contract_id == contract_id,
+            UsageInterval.start_at < at(w1),
+            UsageInterval.start_at >= at(w0) - timedelta(seconds=MAX_INTERVAL_S),
+            UsageInterval.end_at > at(w0),
+        )
     )
     if node_id is not None:
         stmt = stmt.where(UsageInterval.node_id == node_id)
-    intervals = session.execute(stmt.with_for_update()).all()
+    intervals = session.execute(stmt.with_for_update(of=UsageInterval)).all()
     if not intervals:
         return 0, 0
     taken: dict[int, list[Piece]] = {i.id: [] for i in intervals}
@@ -144,12 +148,14 @@ def _carve_stored(
     ):
         taken[interval_id].append(Piece(ExclusionReason(why), epoch(s), epoch(e)))
     rows, updates, total = [], [], 0
-    for interval_id, gpus, s, e in intervals:
+    deltas: dict[Key, Delta] = {}
+    for interval_id, gpus, s, e, site_id, accelerator_id in intervals:
         new = carve(epoch(s), epoch(e), taken[interval_id], [(reason, w0, w1)])
         seconds = gpus * sum(p.end - p.start for p in new)
         if not seconds:
             continue
         total += seconds
+        add_excluded(deltas, (contract_id, site_id, accelerator_id), gpus, new)
         updates.append({"interval": interval_id, "less": seconds})
         rows += [
             {
@@ -172,4 +178,5 @@ def _carve_stored(
             .values(billable_gpu_seconds=table.c.billable_gpu_seconds - sa.bindparam("less")),
             updates,
         )
+        rollups.add_usage_deltas(session, deltas)
     return len(updates), total

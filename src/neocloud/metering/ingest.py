@@ -25,10 +25,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from neocloud.auth.principal import Principal
 from neocloud.contracts.models import Contract
 from neocloud.fleet.models import Node
-from neocloud.metering import adjustments, store
+from neocloud.metering import locks, rollups, store
 from neocloud.metering.events import Parsed, Reject, Usage, Window, epoch, parse
+from neocloud.metering.hourly import NodeHourDelta, add_sample
 from neocloud.metering.models import ExclusionReason, UsageAdjustment
-from neocloud.metering.split import FOREVER, Span, excluded_seconds, exclusions
+from neocloud.metering.split import FOREVER, Piece, Span, excluded_seconds, exclusions
 from neocloud.placement.models import Allocation, SpotLease
 
 
@@ -52,6 +53,14 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeInfo:
+    id: int
+    gpus: int
+    site_id: int
+    accelerator_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class ContractInfo:
     id: int
     tenant_id: int
@@ -67,7 +76,7 @@ def ingest_batch(
     window: Window,
 ) -> IngestResult:
     parsed = parse(raws, now=now, window=window)
-    adjustments.lock(session, exclusive=False)  # see adjustments: none is recorded meanwhile
+    locks.lock(session, exclusive=False)  # no exclusion is recorded meanwhile (see locks)
     rejected = parsed.rejected
     if actor.tenant_id is not None and parsed.telemetry:
         rejected += [
@@ -94,23 +103,54 @@ def ingest_batch(
         node = nodes.get(t.data.node)
         if node is None:
             rejected.append(Reject(t.index, t.id, f"data.node: unknown node '{t.data.node}'"))
-        elif t.data.gpu >= node[1]:
+        elif t.data.gpu >= node.gpus:
             rejected.append(
-                Reject(t.index, t.id, f"data.gpu: node '{t.data.node}' has {node[1]} GPUs")
+                Reject(t.index, t.id, f"data.gpu: node '{t.data.node}' has {node.gpus} GPUs")
             )
         else:
-            telemetry.append(store.TelemetryRow(node[0], t))
+            telemetry.append(store.TelemetryRow(node.id, t))
     ingested_at = epoch(now)
-    new_usage = store.write_usage(session, rows, pieces, ingested_at) if rows else 0
-    new_telemetry = store.write_telemetry(session, telemetry, ingested_at) if telemetry else 0
+    new_usage = store.write_usage(session, rows, pieces, ingested_at) if rows else []
+    new_telemetry = store.write_telemetry(session, telemetry, ingested_at) if telemetry else []
+    _roll_up(rows, pieces, new_usage, new_telemetry, nodes, session)
     good = len(rows) + len(telemetry)
     rejected.sort(key=lambda r: r.index)
     return IngestResult(
         received=len(raws),
-        accepted=new_usage + new_telemetry,
-        duplicates=good - new_usage - new_telemetry,
+        accepted=len(new_usage) + len(new_telemetry),
+        duplicates=good - len(new_usage) - len(new_telemetry),
         rejected=rejected,
     )
+
+
+def _roll_up(
+    rows: list[store.UsageRow],
+    pieces: list[list[Piece]],
+    new_usage: list[int],
+    new_telemetry: list[store.TelemetryRow],
+    nodes: dict[str, NodeInfo],
+    session: Session,
+) -> None:
+    """Add what was stored now (not the duplicates) to the hourly rollups."""
+    where = {n.id: (n.site_id, n.accelerator_id) for n in nodes.values()}
+    rollups.add_usage_deltas(
+        session,
+        rollups.usage_deltas(
+            (
+                (rows[i].contract_id, *where[rows[i].node_id]),
+                rows[i].usage.gpus,
+                rows[i].usage.start,
+                rows[i].usage.end,
+                pieces[i],
+            )
+            for i in new_usage
+        ),
+    )
+    samples: dict[tuple[int, int], NodeHourDelta] = {}
+    for t in new_telemetry:
+        d = t.sample.data
+        add_sample(samples, t.node_id, t.sample.time, d.utilization_pct, d.power_w)
+    rollups.add_telemetry(session, samples)
 
 
 def _in(session: Session, column: InstrumentedAttribute[Any], values: set[Any]) -> Any:
@@ -136,18 +176,21 @@ def _contracts(session: Session, names: set[str], actor: Principal) -> dict[str,
     }
 
 
-def _nodes(session: Session, names: set[str]) -> dict[str, tuple[int, int]]:
-    """Node name -> (id, GPUs)."""
+def _nodes(session: Session, names: set[str]) -> dict[str, NodeInfo]:
     if not names:
         return {}
-    stmt = sa.select(Node.name, Node.id, Node.gpus).where(_in(session, Node.name, names))
-    return {name: (nid, gpus) for name, nid, gpus in session.execute(stmt)}
+    stmt = sa.select(Node.name, Node.id, Node.gpus, Node.site_id, Node.accelerator_id).where(
+        _in(session, Node.name, names)
+    )
+    return {
+        name: NodeInfo(nid, gpus, site, acc) for name, nid, gpus, site, acc in session.execute(stmt)
+    }
 
 
 def _usage_rows(
     parsed: Parsed,
     contracts: dict[str, ContractInfo],
-    nodes: dict[str, tuple[int, int]],
+    nodes: dict[str, NodeInfo],
     rejected: list[Reject],
 ) -> tuple[list[store.UsageRow], list[Usage]]:
     rows, good = [], []
@@ -160,19 +203,19 @@ def _usage_rows(
             )
         elif node is None:
             rejected.append(Reject(u.index, u.id, f"data.node: unknown node '{u.node}'"))
-        elif u.gpus > node[1]:
+        elif u.gpus > node.gpus:
             rejected.append(
                 Reject(
                     u.index,
                     u.id,
-                    f"data.gpus: {u.gpus} is more than node '{u.node}' has ({node[1]})",
+                    f"data.gpus: {u.gpus} is more than node '{u.node}' has ({node.gpus})",
                 )
             )
         else:
             gpu_seconds = u.gpus * (u.end - u.start)
             rows.append(
                 store.UsageRow(
-                    contract.tenant_id, contract.id, node[0], u, gpu_seconds, gpu_seconds
+                    contract.tenant_id, contract.id, node.id, u, gpu_seconds, gpu_seconds
                 )
             )
             good.append(u)
@@ -210,7 +253,7 @@ def _held(
     session: Session,
     usage: Sequence[Usage],
     contracts: dict[str, ContractInfo],
-    nodes: dict[str, tuple[int, int]],
+    nodes: dict[str, NodeInfo],
 ) -> dict[tuple[int, int], list[Span]]:
     """(node id, contract id) -> the stretches during which the contract held the node."""
     if not usage:
@@ -218,7 +261,7 @@ def _held(
     lo = store.at(min(u.start for u in usage))
     hi = store.at(max(u.end for u in usage))
     contract_ids = {contracts[u.contract].id for u in usage}
-    node_ids = {nodes[u.node][0] for u in usage}
+    node_ids = {nodes[u.node].id for u in usage}
     out: dict[tuple[int, int], list[Span]] = defaultdict(list)
     allocations = sa.select(
         Allocation.node_id, Allocation.contract_id, Allocation.since, Allocation.until

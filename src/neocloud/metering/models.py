@@ -137,3 +137,56 @@ class TelemetrySample(Base):
     event_id: Mapped[str] = mapped_column(sa.String(200))
     event_time: Mapped[datetime] = mapped_column(UTCDateTime())
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UsageRollup(Base):
+    """One hour of a contract at one site on one accelerator: what it used (measured,
+    billable, excluded by reason — added to at ingest, so late events land in their own
+    hour), and what it held and drew (allocated GPU-seconds and energy — set when the hour
+    is closed, from placement's allocations and the nodes' telemetry). GPU-seconds are
+    integers; energy is in watt-hours."""
+
+    __tablename__ = "usage_rollups"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("hour", "contract_id", "site_id", "accelerator_id"),
+        sa.Index("ix_usage_rollups_contract_hour", "contract_id", "hour"),
+    )
+
+    hour: Mapped[int] = mapped_column(sa.Integer)
+    """Hours since the epoch (UTC)."""
+    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("contracts.id", ondelete="CASCADE"))
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    accelerator_id: Mapped[int] = mapped_column(sa.ForeignKey("accelerators.id"))
+    measured_gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    billable_gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    outside_term_gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    node_down_gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    maintenance_gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    operator_fault_gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    allocated_gpu_seconds: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    energy_wh: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class NodeHour(Base):
+    """A node's telemetry summed per hour (samples of all its GPUs), added to at ingest:
+    the mean utilization and power of an hour are the sums over the count."""
+
+    __tablename__ = "node_hours"
+    __table_args__ = (sa.PrimaryKeyConstraint("node_id", "hour"),)
+
+    node_id: Mapped[int] = mapped_column(sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    hour: Mapped[int] = mapped_column(sa.Integer)
+    samples: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    utilization_pct_sum: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    power_w_sum: Mapped[float] = mapped_column(sa.Float, default=0.0)
+
+
+class RollupHour(Base):
+    """An hour whose allocated GPU-seconds and energy have been worked out (closed). Telemetry
+    that arrives for it later marks it `stale`, and the next closing pass works it out again."""
+
+    __tablename__ = "rollup_hours"
+
+    hour: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stale: Mapped[bool] = mapped_column(sa.Boolean, default=False)

@@ -87,3 +87,57 @@ class AvailabilityOut(BaseModel):
         description="over the whole range, weighted by contracted GPU-hours"
     )
     hours: list[AvailabilityHour]
+
+
+class RollupOut(BaseModel):
+    start: datetime
+    end: datetime
+    contract: str
+    tenant: str
+    site: str
+    accelerator: str
+    allocated_gpu_seconds: int = Field(
+        description="GPU-seconds the contract held (allocations, spot leases); final once closed"
+    )
+    measured_gpu_seconds: int = Field(description="used, as reported")
+    billable_gpu_seconds: int = Field(description="measured less excluded")
+    excluded_gpu_seconds: dict[str, int] = Field(
+        description="by reason: outside-term, node-down, maintenance, operator-fault"
+    )
+    allocated_gpu_hours: Decimal
+    used_gpu_hours: Decimal = Field(description="measured GPU-hours (6 places, half-even)")
+    billable_gpu_hours: Decimal
+    excluded_gpu_hours: dict[str, Decimal]
+    energy_kwh: Decimal = Field(
+        description="the GPUs' draw while the contract held them, from telemetry; final once closed"
+    )
+    closed: bool = Field(
+        description="every hour of the bucket is closed: allocated and energy final"
+    )
+
+
+class RollupsOut(BaseModel):
+    step: str
+    start: datetime
+    end: datetime
+    items: list[RollupOut]
+    next_cursor: str | None = None
+
+
+class RollupRangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: datetime = Field(description="the first hour (a whole hour, with offset)")
+    end: datetime = Field(description="the hour after the last (a whole hour, with offset)")
+
+
+class RollupRebuildOut(BaseModel):
+    start: datetime
+    end: datetime
+    rows: int = Field(description="rollup rows written from the ledgers")
+    hours_closed: int = Field(
+        description="hours whose allocated GPU-seconds and energy were set again"
+    )
+
+
+class RollupCloseOut(BaseModel):
+    hours_closed: list[datetime]

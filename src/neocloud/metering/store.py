@@ -51,23 +51,25 @@ def _is_pg(session: Session) -> bool:
 
 def write_usage(
     session: Session, rows: Sequence[UsageRow], pieces: Sequence[Sequence[Piece]], now: int
-) -> int:
-    """Store the intervals not stored before, with their exclusions; return how many."""
-    need_ids = any(pieces)
-    pg = _is_pg(session)
-    if need_ids or not pg:
-        # The first of events sent twice in the batch wins, so that its exclusions go with
-        # it (PostgreSQL's ON CONFLICT alone would keep one of them, but not say which).
-        first: dict[Key, int] = {}
-        for i, r in enumerate(rows):
-            first.setdefault((r.tenant_id, r.usage.source, r.usage.id), i)
-        keep = sorted(first.values())
-        rows = [rows[i] for i in keep]
-        pieces = [pieces[i] for i in keep]
-    ids = _pg_usage(session, rows, now, need_ids) if pg else _sqlite_usage(session, rows, now)
-    if need_ids:
-        _write_exclusions(session, rows, pieces, ids)
-    return len(ids) if isinstance(ids, dict) else ids
+) -> list[int]:
+    """Store the intervals not stored before, with their exclusions; return the positions
+    (in `rows`) of those stored now."""
+    # The first of events sent twice in the batch wins, so that its exclusions go with it
+    # (PostgreSQL's ON CONFLICT alone would keep one of them, but not say which).
+    first: dict[Key, int] = {}
+    for i, r in enumerate(rows):
+        first.setdefault((r.tenant_id, r.usage.source, r.usage.id), i)
+    keep = sorted(first.values())
+    kept = [rows[i] for i in keep]
+    ids = _pg_usage(session, kept, now) if _is_pg(session) else _sqlite_usage(session, kept, now)
+    new = [
+        i
+        for i, r in zip(keep, kept, strict=True)
+        if (r.tenant_id, r.usage.source, r.usage.id) in ids
+    ]
+    if any(pieces[i] for i in new):
+        _write_exclusions(session, [rows[i] for i in new], [pieces[i] for i in new], ids)
+    return new
 
 
 USAGE_TEMP = """CREATE TEMP TABLE IF NOT EXISTS metering_usage_in (
@@ -86,9 +88,7 @@ def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _pg_usage(
-    session: Session, rows: Sequence[UsageRow], now: int, need_ids: bool
-) -> dict[Key, int] | int:
+def _pg_usage(session: Session, rows: Sequence[UsageRow], now: int) -> dict[Key, int]:
     with _driver(session).cursor() as cur:
         cur.execute(USAGE_TEMP)
         with cur.copy("COPY metering_usage_in FROM STDIN") as copy:
@@ -109,9 +109,6 @@ def _pg_usage(
                         u.time,
                     )
                 )
-        if not need_ids:
-            cur.execute(USAGE_MOVE, (now,))
-            return int(cur.rowcount)
         cur.execute(USAGE_MOVE + " RETURNING tenant_id, source, event_id, id", (now,))
         return {(t, s, e): i for t, s, e, i in cur.fetchall()}
 
@@ -152,25 +149,20 @@ def _write_exclusions(
     session: Session,
     rows: Sequence[UsageRow],
     pieces: Sequence[Sequence[Piece]],
-    ids: dict[Key, int] | int,
+    ids: dict[Key, int],
 ) -> None:
-    assert isinstance(ids, dict)
-    values = []
-    for r, cut in zip(rows, pieces, strict=True):
-        interval = ids.get((r.tenant_id, r.usage.source, r.usage.id)) if cut else None
-        if interval is None:
-            continue  # stored before: its exclusions were written then
-        values += [
-            {
-                "interval_id": interval,
-                "contract_id": r.contract_id,
-                "reason": p.reason,
-                "start_at": at(p.start),
-                "end_at": at(p.end),
-                "gpu_seconds": r.usage.gpus * (p.end - p.start),
-            }
-            for p in cut
-        ]
+    values = [
+        {
+            "interval_id": ids[(r.tenant_id, r.usage.source, r.usage.id)],
+            "contract_id": r.contract_id,
+            "reason": p.reason,
+            "start_at": at(p.start),
+            "end_at": at(p.end),
+            "gpu_seconds": r.usage.gpus * (p.end - p.start),
+        }
+        for r, cut in zip(rows, pieces, strict=True)
+        for p in cut
+    ]
     if values:
         session.execute(sa.insert(UsageExclusion), values)
 
@@ -187,8 +179,8 @@ FROM metering_telemetry_in ORDER BY source, event_id
 ON CONFLICT DO NOTHING"""
 
 
-def write_telemetry(session: Session, rows: Sequence[TelemetryRow], now: int) -> int:
-    """Store the samples not stored before; return how many."""
+def write_telemetry(session: Session, rows: Sequence[TelemetryRow], now: int) -> list[TelemetryRow]:
+    """Store the samples not stored before; return those stored now."""
     first: dict[tuple[str, str], TelemetryRow] = {}
     for r in rows:
         first.setdefault((r.sample.source, r.sample.id), r)
@@ -212,8 +204,9 @@ def write_telemetry(session: Session, rows: Sequence[TelemetryRow], now: int) ->
                             s.time,
                         )
                     )
-            cur.execute(TELEMETRY_MOVE, (now,))
-            return int(cur.rowcount)
+            cur.execute(TELEMETRY_MOVE + " RETURNING source, event_id", (now,))
+            new = {(source, event_id) for source, event_id in cur.fetchall()}
+        return [r for r in rows if (r.sample.source, r.sample.id) in new]
     ingested = at(now)
     values = [
         {
@@ -231,13 +224,13 @@ def write_telemetry(session: Session, rows: Sequence[TelemetryRow], now: int) ->
         for r in rows
     ]
     table = sa.Table(TelemetrySample.__tablename__, TelemetrySample.metadata)
-    added = 0
+    stored: set[tuple[str, str]] = set()
     for chunk in range(0, len(values), 500):
         stmt = (
             sqlite.insert(table)
             .values(values[chunk : chunk + 500])
             .on_conflict_do_nothing()
-            .returning(table.c.id)
+            .returning(table.c.source, table.c.event_id)
         )
-        added += len(session.execute(stmt).all())
-    return added
+        stored.update((source, event_id) for source, event_id in session.execute(stmt))
+    return [r for r in rows if (r.sample.source, r.sample.id) in stored]
