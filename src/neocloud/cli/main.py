@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from neocloud.cli.agent import agent
 from neocloud.cli.capacity import capacity_app, quote, quotes_app
 from neocloud.cli.common import ClientSettings
 from neocloud.cli.contracts import contracts_app
@@ -57,6 +58,7 @@ app.add_typer(capacity_app, name="capacity")
 app.add_typer(placement_app, name="placement")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(meter_app, name="meter")
+app.command()(agent)
 nodes_app.command("fail")(node_fail)
 nodes_app.command("repair")(node_repair)
 contracts_app.command("allocation")(contract_allocation)
