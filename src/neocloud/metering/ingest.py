@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from neocloud.auth.principal import Principal
-from neocloud.contracts.models import Contract
+from neocloud.contracts.models import Contract, ContractType
 from neocloud.fleet.models import Node
 from neocloud.metering import locks, rollups, store
 from neocloud.metering.events import Parsed, Reject, Usage, Window, epoch, parse
@@ -65,6 +65,8 @@ class ContractInfo:
     id: int
     tenant_id: int
     term: Span
+    on_demand: bool
+    """On-demand holds no nodes: what it used inside its term is billable where it ran."""
 
 
 def ingest_batch(
@@ -167,12 +169,19 @@ def _contracts(session: Session, names: set[str], actor: Principal) -> dict[str,
     if not names:
         return {}
     stmt = sa.select(
-        Contract.name, Contract.id, Contract.tenant_id, Contract.start_at, Contract.end_at
+        Contract.name,
+        Contract.id,
+        Contract.tenant_id,
+        Contract.start_at,
+        Contract.end_at,
+        Contract.type,
     ).where(_in(session, Contract.name, names))
     stmt = actor.scope(stmt, Contract.tenant_id)
     return {
-        name: ContractInfo(cid, tenant, (epoch(start), epoch(end)))
-        for name, cid, tenant, start, end in session.execute(stmt)
+        name: ContractInfo(
+            cid, tenant, (epoch(start), epoch(end)), kind == ContractType.ON_DEMAND
+        )
+        for name, cid, tenant, start, end, kind in session.execute(stmt)
     }
 
 
@@ -263,6 +272,9 @@ def _held(
     contract_ids = {contracts[u.contract].id for u in usage}
     node_ids = {nodes[u.node].id for u in usage}
     out: dict[tuple[int, int], list[Span]] = defaultdict(list)
+    for u in usage:
+        if contracts[u.contract].on_demand:
+            out[(nodes[u.node].id, contracts[u.contract].id)] = [(0, FOREVER)]
     allocations = sa.select(
         Allocation.node_id, Allocation.contract_id, Allocation.since, Allocation.until
     ).where(
