@@ -1,12 +1,14 @@
-"""The agent tests' world: a real `neocloud serve` on SQLite with a small fleet (four nodes
+"""The agent tests' world: a real `neocloud serve` on SQLite with a small fleet (eight nodes
 of eight GPUs), the agent run as a user runs it (in this process, or as its own process to
 be killed), and the telemetry rows it stored, read from the server's database."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ sites:
       - name: f01
         blocks:
           name: b{i}
-          nodes: {name: "ag-{block}-n{i}", count: 4, accelerator: H100, gpus: 8, power_kw: 10.2}
+          nodes: {name: "ag-{block}-n{i}", count: 8, accelerator: H100, gpus: 8, power_kw: 10.2}
 """
 _runner = CliRunner()
 
@@ -65,7 +67,7 @@ def serve(data: Path, port: int | None = None) -> Iterator[Server]:
             yield Server(url, data, nodes)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with serve(tmp_path_factory.mktemp("serve")) as s:
         yield s
@@ -110,6 +112,14 @@ def agent_process(url: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+
+def next_second() -> None:
+    """Wait for the wall clock's next second: a round's events are named by their second,
+    so an agent restarted within the second of the last round would repeat its ids (and
+    the database would rightly count that round once)."""
+    now = time.time()
+    time.sleep(math.floor(now) + 1 - now + 0.01)
 
 
 def buffered(directory: Path) -> list[Path]:
