@@ -62,6 +62,14 @@ def agent(
     )
     name = node or socket.gethostname()
     rounds = 1 if once else count
+    token: str | None = None
+    if sink is SinkKind.API:
+        url, token = settings(ctx).resolve()
+        if not token:
+            fail("--sink api needs an operator's token: --token, NEOCLOUD_TOKEN or the config")
+        where = url
+    else:
+        where = f"{nats_url} ({stream}, {subject})"
     try:
         gpus = open_backend(
             backend, node=name, fake_gpus=fake_gpus, fake_seed=fake_seed, fake_profile=fake_profile
@@ -69,16 +77,6 @@ def agent(
     except BackendUnavailable as exc:
         fail(str(exc))
     try:
-        target: Sink
-        if sink is SinkKind.API:
-            url, token = settings(ctx).resolve()
-            if not token:
-                gpus.close()
-                fail("--sink api needs an operator's token: --token, NEOCLOUD_TOKEN or the config")
-            target, where = ApiSink(url, token, node=name, timeout=timeout), url
-        else:
-            target = BusSink(nats_url, stream=stream, subject=subject, timeout=timeout)
-            where = f"{nats_url} ({stream}, {subject})"
         directory = buffer_dir or default_dir()
         try:
             buffer = DiskBuffer(directory, int(buffer_max_mb * 1_000_000))
@@ -86,6 +84,11 @@ def agent(
             fail(str(exc))
         except OSError as exc:
             fail(f"buffer directory {directory}: {exc.strerror or exc}")
+        target: Sink = (
+            ApiSink(where, token, node=name, timeout=timeout)
+            if sink is SinkKind.API
+            else BusSink(nats_url, stream=stream, subject=subject, timeout=timeout)
+        )
         err_console.print(
             f"agent: node {name}, {gpus.gpu_count()} GPUs ({gpus.name}), every {interval:g} s "
             f"to {where}; buffer {directory} ({buffer.samples} samples waiting)",
