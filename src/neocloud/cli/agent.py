@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from neocloud.cli.common import JsonOpt, err_console, fail, settings
+from neocloud.cli.common import err_console, fail, settings
 from neocloud.cli.meter import NatsOpt, StreamOpt, SubjectOpt
 from neocloud.metering.agent.backends import BackendKind, open_backend
 from neocloud.metering.agent.buffer import BufferBusy, DiskBuffer, default_dir
@@ -26,7 +26,10 @@ from neocloud.metering.agent.sinks import ApiSink, BusSink, Sink, SinkFatal, Sin
 def agent(
     ctx: typer.Context,
     node: str | None = typer.Option(
-        None, "--node", envvar="NEOCLOUD_NODE", help="this node's fleet name [default: host name]"
+        None,
+        "--node",
+        envvar="NEOCLOUD_NODE",
+        help="this node's fleet name (default: the host name)",
     ),
     backend: BackendKind = typer.Option(
         BackendKind.AUTO, "--backend", help="auto: NVML, or fail; fake: made-up GPUs"
@@ -43,7 +46,7 @@ def agent(
         None,
         "--buffer-dir",
         envvar="NEOCLOUD_AGENT_BUFFER_DIR",
-        help="undelivered batches [default: ~/.local/state/neocloud/agent]",
+        help="undelivered batches (default: ~/.local/state/neocloud/agent)",
     ),
     buffer_max_mb: float = typer.Option(
         1024.0, "--buffer-max-mb", min=0.001, help="past it the oldest batches are dropped"
@@ -51,7 +54,7 @@ def agent(
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="per request (s)"),
     once: bool = typer.Option(False, "--once", help="one round, then exit"),
     count: int | None = typer.Option(None, "--count", min=1, help="N rounds, then exit"),
-    as_json: bool = JsonOpt,
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
 ) -> None:
     """Read this node's GPUs (utilization, memory, power, temperature) every --interval
     seconds and send them as telemetry to the API or the bus; keep on disk what cannot be
