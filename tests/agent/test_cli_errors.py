@@ -44,3 +44,8 @@ def test_a_buffer_directory_that_cannot_be_made(tmp_path: Path) -> None:
         DOWN, "--backend", "fake", "--buffer-dir", str(tmp_path / "file" / "x"), "--once"
     )
     assert code == 2 and "buffer directory" in out and "Traceback" not in out, out
+
+
+def test_an_api_url_that_is_not_http(tmp_path: Path) -> None:
+    code, out = agent("api:8080", "--backend", "fake", "--buffer-dir", str(tmp_path), "--once")
+    assert code == 2 and "is not an http:// or https:// URL" in out, out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,13 +48,21 @@ class Clock:
         return self.at
 
 
-def make(tmp_path: Path, sink: Switch, clock: Clock, gpus: int = 2) -> tuple[Agent, list[Report]]:
+@pytest.fixture
+def buffer(tmp_path: Path) -> Iterator[DiskBuffer]:
+    with DiskBuffer(tmp_path, 1 << 20) as buf:
+        yield buf
+
+
+def make(
+    buffer: DiskBuffer, sink: Switch, clock: Clock, gpus: int = 2
+) -> tuple[Agent, list[Report]]:
     seen: list[Report] = []
     agent = Agent(
         node="n1",
         backend=FakeBackend(node="n1", gpus=gpus),
         sink=sink,
-        buffer=DiskBuffer(tmp_path, 1 << 20),
+        buffer=buffer,
         interval=10,
         on_report=seen.append,
         clock=clock,
@@ -61,9 +70,11 @@ def make(tmp_path: Path, sink: Switch, clock: Clock, gpus: int = 2) -> tuple[Age
     return agent, seen
 
 
-def test_buffered_rounds_are_resent_oldest_first_once_and_joined(tmp_path: Path) -> None:
+def test_buffered_rounds_are_resent_oldest_first_once_and_joined(
+    buffer: DiskBuffer, tmp_path: Path
+) -> None:
     sink, clock = Switch(), Clock(1_790_000_000.5)
-    agent, seen = make(tmp_path, sink, clock)
+    agent, seen = make(buffer, sink, clock)
 
     async def rounds(n: int) -> None:
         for _ in range(n):
@@ -84,19 +95,19 @@ def test_buffered_rounds_are_resent_oldest_first_once_and_joined(tmp_path: Path)
     assert agent.buffer.batches == 0 and not list(tmp_path.glob("*.json"))
 
 
-def test_a_fatal_refusal_keeps_the_round_on_disk(tmp_path: Path) -> None:
+def test_a_fatal_refusal_keeps_the_round_on_disk(buffer: DiskBuffer) -> None:
     sink, clock = Switch(), Clock(1_790_000_000)
-    agent, _ = make(tmp_path, sink, clock)
+    agent, _ = make(buffer, sink, clock)
     sink.fatal = "the server does not know node 'n1'"
     with pytest.raises(SinkFatal):
         asyncio.run(agent.round())
     assert agent.buffer.samples == 2
 
 
-def test_two_rounds_never_share_a_second(tmp_path: Path) -> None:
+def test_two_rounds_never_share_a_second(buffer: DiskBuffer) -> None:
     sink, clock = Switch(), Clock(1_790_000_000.2)
     sink.up = True
-    agent, seen = make(tmp_path, sink, clock)
+    agent, seen = make(buffer, sink, clock)
 
     async def go() -> None:
         await agent.round()
@@ -111,7 +122,7 @@ def test_two_rounds_never_share_a_second(tmp_path: Path) -> None:
     assert [r.at for r in seen] == [1_790_000_000, 1_790_000_001]
 
 
-def test_a_gpu_that_fails_is_reported_and_the_others_sent(tmp_path: Path) -> None:
+def test_a_gpu_that_fails_is_reported_and_the_others_sent(buffer: DiskBuffer) -> None:
     sink, clock = Switch(), Clock(1_790_000_000)
     sink.up = True
     seen: list[Report] = []
@@ -119,7 +130,7 @@ def test_a_gpu_that_fails_is_reported_and_the_others_sent(tmp_path: Path) -> Non
         node="n1",
         backend=FakeBackend(node="n1", gpus=3, broken=frozenset({1})),
         sink=sink,
-        buffer=DiskBuffer(tmp_path, 1 << 20),
+        buffer=buffer,
         on_report=seen.append,
         clock=clock,
     )

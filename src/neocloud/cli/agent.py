@@ -70,6 +70,8 @@ def agent(
         url, token = settings(ctx).resolve()
         if not token:
             fail("--sink api needs an operator's token: --token, NEOCLOUD_TOKEN or the config")
+        if not url.startswith(("http://", "https://")):
+            fail(f"--url {url!r} is not an http:// or https:// URL")
         where = url
     else:
         where = f"{nats_url} ({stream}, {subject})"
