@@ -81,6 +81,8 @@ def _iso(at: int) -> str:
 
 
 class Agent:
+    """One node's loop: a backend to read, a sink to deliver to, a buffer for the rest."""
+
     def __init__(
         self,
         *,
@@ -107,8 +109,8 @@ class Agent:
 
     async def run(self, rounds: int | None = None) -> None:
         """Rounds every `interval` seconds until `rounds` are done or `stop` is set (a
-        round in progress finishes first). A round that runs late makes the next one start
-        at once, without a burst to catch up."""
+        round in progress finishes first). Rounds keep to a fixed grid from the start; one
+        that overruns its slot skips the slots it missed rather than bursting to catch up."""
         began = time.monotonic()
         done = 0
         while not self.stop.is_set():
@@ -122,6 +124,7 @@ class Agent:
                 await asyncio.wait_for(self.stop.wait(), max(0.0, next_at - time.monotonic()))
 
     async def round(self) -> None:
+        """Read, resend the buffer, send or buffer the new batch (see the module's doc)."""
         at = await self._new_second()
         batch = batch_of(self.node, at, self.backend.read(at))
         for fault in batch.faults:
