@@ -103,7 +103,7 @@ def test_closing_an_hour_sets_what_the_contract_held_and_drew(
             .join(Contract, Contract.id == Allocation.contract_id)
             .where(Contract.name == world.contract, Allocation.until.is_(None))
         ).all()
-        rollups.close(s, h, now_s())
+        rollups.close(s, [h], now_s())
     end_of_hour = hour_start(world.since) + timedelta(hours=1)
     # Times are kept to the second (a fraction is dropped), as everywhere in metering.
     held_s = [int(end_of_hour.timestamp()) - int(t.timestamp()) for t in since]

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from neocloud.metering.models import ExclusionReason
 from neocloud.metering.split import Piece
@@ -133,24 +136,60 @@ class Closed:
     energy_wh: float = 0.0
 
 
-def close_hour(
-    hour: int,
+def close_hours(
+    hours: Iterable[int],
     holdings: Iterable[Holding],
-    node_power: dict[int, tuple[int, float]],
-) -> dict[Where, Closed]:
+    node_power: dict[tuple[int, int], tuple[int, float]],
+) -> dict[Key, Closed]:
     """What each contract held (GPU-seconds) and drew (watt-hours) at each site and on each
-    accelerator in `hour`. `node_power`: node id -> (samples, sum of the GPUs' power in W)
-    over the hour; a node's draw is its GPUs' mean power times its GPUs, for the part of the
-    hour the contract held it. A node with no telemetry drew nothing we can show."""
-    lo, hi = hour * HOUR, (hour + 1) * HOUR
-    out: dict[Where, Closed] = defaultdict(Closed)
+    accelerator in each of `hours`. `node_power`: (node id, hour) -> (samples, sum of the
+    GPUs' power in W) over that hour; a node's draw is its GPUs' mean power times its GPUs,
+    for the part of the hour the contract held it. A node with no telemetry drew nothing we
+    can show.
+
+    Whole hours held are added per contract with a difference array over the range (a
+    holding of months costs two entries, not one per hour), the partial hours at its ends
+    one by one."""
+    wanted = sorted(set(hours))
+    if not wanted:
+        return {}
+    h0, h1 = wanted[0], wanted[-1] + 1
+    lo, hi = h0 * HOUR, h1 * HOUR
+    diffs: dict[Where, np.ndarray[Any, np.dtype[np.int64]]] = {}
+    out: dict[Key, Closed] = defaultdict(Closed)
+    by_node: dict[int, list[Holding]] = defaultdict(list)
     for h in holdings:
-        seconds = min(h.until, hi) - max(h.since, lo)
-        if seconds <= 0:
+        a, b = max(h.since, lo), min(h.until, hi)
+        if a >= b:
             continue
-        row = out[(h.contract_id, h.site_id, h.accelerator_id)]
-        row.allocated_gpu_seconds += h.gpus * seconds
-        power = node_power.get(h.node_id)
-        if power and power[0]:
-            row.energy_wh += power[1] / power[0] * h.gpus * seconds / HOUR
-    return dict(out)
+        by_node[h.node_id].append(h)
+        where = (h.contract_id, h.site_id, h.accelerator_id)
+        first, last = a // HOUR, (b - 1) // HOUR
+        if first == last:
+            out[(first, *where)].allocated_gpu_seconds += h.gpus * (b - a)
+            continue
+        full_from, full_to = -(-a // HOUR), b // HOUR
+        if a % HOUR:
+            out[(first, *where)].allocated_gpu_seconds += h.gpus * (full_from * HOUR - a)
+        if b % HOUR:
+            out[(last, *where)].allocated_gpu_seconds += h.gpus * (b - full_to * HOUR)
+        if full_from < full_to:
+            diff = diffs.get(where)
+            if diff is None:
+                diff = diffs[where] = np.zeros(h1 - h0 + 1, dtype=np.int64)
+            diff[full_from - h0] += h.gpus * HOUR
+            diff[full_to - h0] -= h.gpus * HOUR
+    for where, diff in diffs.items():
+        held = np.cumsum(diff[:-1])
+        for i in np.flatnonzero(held):
+            out[(h0 + int(i), *where)].allocated_gpu_seconds += int(held[i])
+    for (node, hour), (samples, watts) in node_power.items():
+        if not samples:
+            continue
+        for h in by_node.get(node, ()):
+            seconds = min(h.until, (hour + 1) * HOUR) - max(h.since, hour * HOUR)
+            if seconds > 0:
+                row = out[(hour, h.contract_id, h.site_id, h.accelerator_id)]
+                row.energy_wh += watts / samples * h.gpus * seconds / HOUR
+    keep = set(wanted)
+    return {k: v for k, v in out.items() if k[0] in keep}

@@ -178,9 +178,7 @@ def _contracts(session: Session, names: set[str], actor: Principal) -> dict[str,
     ).where(_in(session, Contract.name, names))
     stmt = actor.scope(stmt, Contract.tenant_id)
     return {
-        name: ContractInfo(
-            cid, tenant, (epoch(start), epoch(end)), kind == ContractType.ON_DEMAND
-        )
+        name: ContractInfo(cid, tenant, (epoch(start), epoch(end)), kind == ContractType.ON_DEMAND)
         for name, cid, tenant, start, end, kind in session.execute(stmt)
     }
 

@@ -120,8 +120,7 @@ def rebuild_rollups(body: RollupRangeIn, session: SessionDep, actor: Adjuster) -
         now = utcnow()
         written = rollups.rebuild(session, lo, hi)
         closable = [h for h in range(lo, hi) if h < hour_of(now)]
-        for h in closable:
-            rollups.close(session, h, now)
+        rollups.close(session, closable, now)
         audit.record(
             session,
             actor,

@@ -40,7 +40,7 @@ from neocloud.metering.hourly import (
     NodeHourDelta,
     add_excluded,
     add_usage,
-    close_hour,
+    close_hours,
 )
 from neocloud.metering.locks import lock
 from neocloud.metering.models import (
@@ -135,8 +135,9 @@ def add_telemetry(session: Session, deltas: Mapping[tuple[int, int], NodeHourDel
     )
 
 
-def _holdings(session: Session, hour: int) -> list[Holding]:
-    lo, hi = at_hour(hour), at_hour(hour + 1)
+def _holdings(session: Session, first: int, end: int) -> list[Holding]:
+    """Who held which node at some time in hours [first, end)."""
+    lo, hi = at_hour(first), at_hour(end)
     allocations = (
         sa.select(
             Allocation.contract_id,
@@ -175,32 +176,43 @@ def _holdings(session: Session, hour: int) -> list[Holding]:
         for contract_id, node_id, site_id, acc_id, gpus, since, until in session.execute(stmt):
             if contract_id is None:
                 continue
-            end = FOREVER if until is None else epoch(until)
-            out.append(Holding(contract_id, node_id, site_id, acc_id, gpus, epoch(since), end))
+            end_s = FOREVER if until is None else epoch(until)
+            out.append(Holding(contract_id, node_id, site_id, acc_id, gpus, epoch(since), end_s))
     return out
 
 
-def close(session: Session, hour: int, now: datetime) -> int:
-    """Work out (again) the allocated GPU-seconds and energy of every contract in `hour`;
+def close(session: Session, hours: list[int], now: datetime) -> int:
+    """Work out (again) the allocated GPU-seconds and energy of every contract in `hours`;
     returns how many rollup rows it set."""
+    if not hours:
+        return 0
+    first, end = min(hours), max(hours) + 1
+    in_hours = (
+        NodeHour.hour.in_(hours)
+        if end - first > len(hours)
+        else sa.and_(NodeHour.hour >= first, NodeHour.hour < end)
+    )
     power = {
-        node: (int(samples), float(watts))
-        for node, samples, watts in session.execute(
-            sa.select(NodeHour.node_id, NodeHour.samples, NodeHour.power_w_sum).where(
-                NodeHour.hour == hour
-            )
+        (node, hour): (int(samples), float(watts))
+        for node, hour, samples, watts in session.execute(
+            sa.select(
+                NodeHour.node_id, NodeHour.hour, NodeHour.samples, NodeHour.power_w_sum
+            ).where(in_hours)
         )
     }
-    closed = close_hour(hour, _holdings(session, hour), power)
+    closed = close_hours(hours, _holdings(session, first, end), power)
+    rollup_hours = (
+        UsageRollup.hour.in_(hours)
+        if end - first > len(hours)
+        else sa.and_(UsageRollup.hour >= first, UsageRollup.hour < end)
+    )
     session.execute(
-        sa.update(UsageRollup)
-        .where(UsageRollup.hour == hour)
-        .values(allocated_gpu_seconds=0, energy_wh=0)
+        sa.update(UsageRollup).where(rollup_hours).values(allocated_gpu_seconds=0, energy_wh=0)
     )
     if closed:
         rows = []
-        for (c, s, a), v in sorted(closed.items()):
-            row = _usage_row((hour, c, s, a), Delta())
+        for key, v in sorted(closed.items()):
+            row = _usage_row(key, Delta())
             row["allocated_gpu_seconds"] = v.allocated_gpu_seconds
             row["energy_wh"] = round(v.energy_wh)
             rows.append(row)
@@ -209,9 +221,12 @@ def close(session: Session, hour: int, now: datetime) -> int:
             index_elements=list(KEY), set_={c: stmt.excluded[c] for c in CLOSED_COLUMNS}
         )
         session.execute(stmt, rows)
-    stmt = _insert(session, CLOSED_HOURS).values(hour=hour, closed_at=now, stale=False)
+    stmt = _insert(session, CLOSED_HOURS)
     session.execute(
-        stmt.on_conflict_do_update(index_elements=["hour"], set_={"closed_at": now, "stale": False})
+        stmt.on_conflict_do_update(
+            index_elements=["hour"], set_={"closed_at": now, "stale": False}
+        ),
+        [{"hour": h, "closed_at": now, "stale": False} for h in sorted(set(hours))],
     )
     return len(closed)
 
@@ -246,8 +261,7 @@ def close_due(session: Session, now: datetime, *, limit: int = MAX_CLOSE_HOURS) 
     ):
         return []
     hours = due(session, now, limit=limit)
-    for hour in hours:
-        close(session, hour, now)
+    close(session, hours, now)
     return hours
 
 
