@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +14,8 @@ from tests.servers import running
 
 
 def test_demo_serves_the_scenario(tmp_path: Path) -> None:
-    with running(["demo", "--data-dir", str(tmp_path)], env={"NEOCLOUD_DB_URL": ""}) as url:
+    demo = ["demo", "--data-dir", str(tmp_path)]
+    with running(demo, env={"NEOCLOUD_DB_URL": ""}, timeout=300) as url:
         token = (tmp_path / "admin-token").read_text().strip()
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
         sites = {s["name"]: s for s in api.get("/v1/sites").json()["items"]}
@@ -41,11 +44,49 @@ def test_demo_serves_the_scenario(tmp_path: Path) -> None:
         assert sold["usable_gpus"] == sold["contracted_gpus"] == first["gpus"]
         assert len(api.get("/v1/accelerators").json()["items"]) == 5
         assert "neocloud_fleet_gpus" in httpx.get(url + "/metrics").text
+        _assert_the_usage_history(api)
     # a second start keeps the data and the token
-    with running(["demo", "--data-dir", str(tmp_path)], env={"NEOCLOUD_DB_URL": ""}) as url:
+    with running(demo, env={"NEOCLOUD_DB_URL": ""}, timeout=300) as url:
         assert (tmp_path / "admin-token").read_text().strip() == token
         r = httpx.get(url + "/v1/sites", headers={"Authorization": f"Bearer {token}"})
         assert len(r.json()["items"]) == 3
+
+
+def _days(api: httpx.Client, contract: str) -> list[dict[str, Any]]:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    params = {
+        "contract": contract,
+        "step": "day",
+        "start": (today - timedelta(days=120)).isoformat(),
+        "end": today.isoformat(),
+        "limit": 1000,
+    }
+    r = api.get("/v1/usage/rollups", params=params)
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+def _assert_the_usage_history(api: httpx.Client) -> None:
+    """Months of usage for the reserved, on-demand and spot customers, days for the big
+    ones; billable where the contracts held their nodes, rolled up and closed."""
+    for contract, at_least in (
+        ("codeloom-gb200", 60),
+        ("helix-on-demand", 60),
+        ("pixelforge-spot", 60),
+    ):
+        days = _days(api, contract)
+        assert len(days) >= at_least, contract
+        assert all(d["closed"] for d in days)
+        assert all(0 < d["billable_gpu_seconds"] <= d["measured_gpu_seconds"] for d in days)
+    reserved = _days(api, "codeloom-gb200")
+    # A reserved block holds its nodes all day, used or not; it used most of them.
+    assert all(d["allocated_gpu_seconds"] == 4_608 * 86_400 for d in reserved[1:])
+    assert all(d["measured_gpu_seconds"] < d["allocated_gpu_seconds"] for d in reserved)
+    assert any(float(d["energy_kwh"]) > 0 for d in reserved)
+    sale = _days(api, "meridian-memphis-1")
+    assert len(sale) >= 2 and {d["site"] for d in sale} == {"memphis-1"}
+    assert {d["accelerator"] for d in sale} == {"H100", "H200", "GB200"}
 
 
 def _assert_the_story(api: httpx.Client) -> None:

@@ -110,7 +110,9 @@ def demo(
     reset: bool = typer.Option(False, "--reset", help="start again from an empty database"),
 ) -> None:
     """Start the API on embedded SQLite with the built-in scenario, and print how to use it."""
+    from neocloud.core.timeutil import utcnow
     from neocloud.demo import scenario
+    from neocloud.demo import usage as demo_usage
     from neocloud.placement import loop as placement_loop
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +132,11 @@ def demo(
     changed = placement_loop.reconcile_all(factory)  # contracts in force get their nodes
     if changed:
         console.print(f"placement: {changed:,} nodes given to the contracts in force")
+    with transaction(factory) as session:
+        if not demo_usage.is_loaded(session):
+            console.print("loading the demo's usage history (about a minute) ...")
+            stored = demo_usage.load(session, utcnow())
+            console.print(f"usage: {stored:,} usage and telemetry events stored and rolled up")
     token = token_file.read_text().strip() if token_file.exists() else ""
     with transaction(factory) as session:
         try:
