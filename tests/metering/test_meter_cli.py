@@ -127,3 +127,33 @@ def test_publish_and_consume_from_the_command_line(
         assert (summary["accepted"], summary["duplicates"], summary["rejected"]) == (30, 0, 0)
     finally:
         asyncio.run(consumer.delete_stream(stream))
+
+
+def test_read_close_and_rebuild_the_rollups_from_the_command_line(
+    server: tuple[str, Path, list[str]],
+) -> None:
+    url, _, nodes = server
+    with Client(url, TOKEN) as client:
+        client.post("/v1/usage/events", events(nodes, f"roll-{uuid.uuid4().hex[:6]}", 3))
+    code, out = cli(url, "meter", "rollups", "--contract", "acme-cli", "--json")
+    assert code == 0, out
+    items = json.loads(out)["items"]
+    assert items and {i["site"] for i in items} == {"mu"}
+    assert sum(i["measured_gpu_seconds"] for i in items) >= 3 * 80
+    code, out = cli(url, "meter", "rollups", "--contract", "acme-cli", "--step", "day")
+    assert code == 0 and "acme-cli" in out and "H100" in out, out
+    code, out = cli(url, "meter", "close")
+    assert code == 0 and out.startswith("closed "), out
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    span = ["--start", iso(hour - timedelta(hours=1)), "--end", iso(hour + timedelta(hours=1))]
+    code, out = cli(url, "meter", "rebuild", *span, "--json")
+    assert code == 0, out
+    assert json.loads(out)["hours_closed"] == 1
+    code, again = cli(url, "meter", "rollups", "--contract", "acme-cli", "--json")
+    usage_of = [(i["start"], i["measured_gpu_seconds"], i["billable_gpu_seconds"]) for i in items]
+    assert [
+        (i["start"], i["measured_gpu_seconds"], i["billable_gpu_seconds"])
+        for i in json.loads(again)["items"]
+    ] == usage_of
+    code, out = cli(url, "meter", "rebuild", "--start", "2026-01-01T00:30:00Z", "--end", iso(hour))
+    assert code == 2 and "whole hour" in out, out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from neocloud.cli import meter_rollups
 from neocloud.cli.agent import agent
 from neocloud.cli.capacity import capacity_app, quote, quotes_app
 from neocloud.cli.common import ClientSettings
@@ -58,6 +59,9 @@ app.add_typer(capacity_app, name="capacity")
 app.add_typer(placement_app, name="placement")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(meter_app, name="meter")
+meter_app.command("rollups")(meter_rollups.rollups)
+meter_app.command("close")(meter_rollups.close)
+meter_app.command("rebuild")(meter_rollups.rebuild)
 app.command()(agent)
 nodes_app.command("fail")(node_fail)
 nodes_app.command("repair")(node_repair)
