@@ -1,0 +1,1 @@
+"""Billing: price books, rating, SLA credits, invoices, revenue recognition and reports."""
