@@ -23,24 +23,11 @@ import tests.servers
 from neocloud.cli.main import app
 from neocloud.client.http import Client
 from neocloud.db.engine import make_engine, sqlite_url
+from tests.cli.runner import one_site_fleet
 from tests.servers import NEOCLOUD, running
 
 TOKEN = "nc_agent_test_bootstrap"
-FLEET = """\
-apiVersion: neocloud/v1
-sites:
-  - name: ag
-    location: Reno, NV
-    power_mw: 2
-    pue: 1.2
-    state: live
-    dates: {live: 2024-09-02}
-    fabrics:
-      - name: f01
-        blocks:
-          name: b{i}
-          nodes: {name: "ag-{block}-n{i}", count: 8, accelerator: H100, gpus: 8, power_kw: 10.2}
-"""
+FLEET = one_site_fleet("ag", "ag", 8)
 _runner = CliRunner()
 
 

@@ -15,9 +15,29 @@ from neocloud.cli.main import app
 from tests.placement.api import this_hour as hour
 from tests.servers import running
 
-__all__ = ["Cli", "hour", "served"]
+__all__ = ["Cli", "hour", "one_site_fleet", "served"]
 
 _runner = CliRunner()
+
+
+def one_site_fleet(site: str, prefix: str, nodes: int, fabric: str = "f01") -> str:
+    """A fleet file of one live site with one block of `nodes` 8-GPU H100 nodes named
+    `{prefix}-b1-n1` …, for the end-to-end tests' servers."""
+    return f"""\
+apiVersion: neocloud/v1
+sites:
+  - name: {site}
+    location: Reno, NV
+    power_mw: 2
+    pue: 1.2
+    state: live
+    dates: {{live: 2024-09-02}}
+    fabrics:
+      - name: {fabric}
+        blocks:
+          name: b{{i}}
+          nodes: {{name: "{prefix}-{{block}}-n{{i}}", count: {nodes}, accelerator: H100, gpus: 8, power_kw: 10.2}}
+"""
 
 
 @dataclass(frozen=True)

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 
 import pytest
 
 from neocloud.client.http import Client
-from tests.cli.runner import Cli, hour, served
+from tests.cli.runner import Cli, hour, one_site_fleet, served
 
 TOKEN = "nc_jobs_cli_bootstrap"
 cli = Cli(TOKEN)
 cli_json = cli.json
-FLEET = textwrap.dedent(
-    """\
-    apiVersion: neocloud/v1
-    sites:
-      - name: kappa
-        location: Reno, NV
-        power_mw: 2
-        pue: 1.2
-        state: live
-        dates: {live: 2024-09-02}
-        fabrics:
-          - name: k01
-            blocks:
-              name: b{i}
-              nodes: {name: "k-{block}-n{i}", count: 2, accelerator: H100, gpus: 8, power_kw: 10.2}
-    """
-)
+FLEET = one_site_fleet("kappa", "k", 2, fabric="k01")
 
 
 @pytest.fixture(scope="module")

@@ -15,25 +15,11 @@ from typer.testing import CliRunner
 from neocloud.cli.main import app
 from neocloud.client.http import Client
 from neocloud.metering.export import NAMES
-from tests.cli.runner import served
+from tests.cli.runner import one_site_fleet, served
 from tests.metering.helpers import iso, usage
 
 TOKEN = "nc_export_cli_bootstrap"
-FLEET = """\
-apiVersion: neocloud/v1
-sites:
-  - name: xu
-    location: Reno, NV
-    power_mw: 2
-    pue: 1.2
-    state: live
-    dates: {live: 2024-09-02}
-    fabrics:
-      - name: f01
-        blocks:
-          name: b{i}
-          nodes: {name: "xu-{block}-n{i}", count: 2, accelerator: H100, gpus: 8, power_kw: 10.2}
-"""
+FLEET = one_site_fleet("xu", "xu", 2)
 runner = CliRunner()
 
 

@@ -16,26 +16,13 @@ from typer.testing import CliRunner
 from neocloud.cli.main import app
 from neocloud.client.http import Client
 from neocloud.metering import consumer
+from tests.cli.runner import one_site_fleet
 from tests.metering.helpers import iso, usage
 from tests.servers import running
 
 TOKEN = "nc_meter_cli_bootstrap"
 runner = CliRunner()
-FLEET = """\
-apiVersion: neocloud/v1
-sites:
-  - name: mu
-    location: Reno, NV
-    power_mw: 2
-    pue: 1.2
-    state: live
-    dates: {live: 2024-09-02}
-    fabrics:
-      - name: f01
-        blocks:
-          name: b{i}
-          nodes: {name: "mu-{block}-n{i}", count: 4, accelerator: H100, gpus: 8, power_kw: 10.2}
-"""
+FLEET = one_site_fleet("mu", "mu", 4)
 
 
 @pytest.fixture(scope="module")
