@@ -7,6 +7,9 @@ through the HTTP API, with placement's invariants checked from the database afte
 - a node's state says whether a contract holds it;
 - a running spot lease is on a healthy node, and a preempted one ended exactly at the end of
   its notice, never later;
+- a node lent to spot stays allocated to its owner only; spot never runs, without notice, on
+  a node that anyone but its lender holds; only lendable contracts lend, and only nodes
+  whose telemetry showed them idle (no telemetry: never lent);
 - a contract is marked degraded exactly when it holds fewer usable GPUs than it bought;
 - no answer is a 5xx.
 
@@ -37,7 +40,9 @@ from hypothesis.stateful import (
 from neocloud.api.app import create_app
 from neocloud.config import Settings
 from neocloud.db.engine import make_engine
+from neocloud.placement.idle import MIN_SAMPLES_PER_GPU, Thresholds
 from tests.conftest import ADMIN_TOKEN
+from tests.metering.helpers import TELEMETRY, iso
 
 FLEET = """\
 apiVersion: neocloud/v1
@@ -66,7 +71,33 @@ sites:
 """
 NODES = [f"p1-f1-b{b}-n{i}" for b in (1, 2, 3) for i in (1, 2, 3, 4)]
 NODES += [f"p1-f2-b{b}-n{i}" for b in (1, 2) for i in (1, 2, 3, 4)]
+H100_NODES = list(NODES)
 NODES += [f"p2-r{b}-t{i:02d}" for b in (1, 2) for i in range(1, 19)]
+IDLE = Thresholds()
+
+
+def telemetry(node: str, minutes_ago: tuple[int, ...], util: float) -> list[dict[str, Any]]:
+    """Samples of every GPU of an H100 node (8), as its agent would send them."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "specversion": "1.0",
+            "id": uuid.uuid4().hex,
+            "source": f"agent://{node}",
+            "type": TELEMETRY,
+            "time": iso(now - timedelta(minutes=m)),
+            "data": {
+                "node": node,
+                "gpu": gpu,
+                "utilization_pct": util,
+                "memory_used_mib": 200 if util < IDLE.util_pct else 60_000,
+                "power_w": 100.0,
+                "temperature_c": 40.0,
+            },
+        }
+        for gpu in range(8)
+        for m in minutes_ago
+    ]
 
 
 def this_hour(days: int = 0) -> str:
@@ -91,6 +122,8 @@ def new_client(url: str) -> tuple[TestClient, Callable[[], None]]:
 class PlacementMachine(RuleBasedStateMachine):
     world: ClassVar[Path]
     folder: ClassVar[Path]
+    loans: ClassVar[int] = 0
+    """Lent leases seen across the run (the test checks that lending was exercised)."""
 
     @initialize()
     def start(self) -> None:
@@ -165,6 +198,55 @@ class PlacementMachine(RuleBasedStateMachine):
                 "notice_minutes": notice,
             }
         )
+
+    @rule(nodes=st.integers(2, 10))
+    def book_lendable(self, nodes: int) -> None:
+        self.book(
+            {
+                "type": "reserved",
+                "accelerator": "H100",
+                "gpus": 8 * nodes,
+                "unit": "node",
+                "site": "p1",
+                "lendable": True,
+            }
+        )
+
+    @rule(node=st.sampled_from(H100_NODES))
+    def node_idle(self, node: str) -> None:
+        """The node's GPUs sat idle for the last half hour."""
+        r = self.call("POST", "/v1/usage/events", telemetry(node, (28, 15, 1), 0.0))
+        assert r.status_code == 200, r.text
+
+    @rule()
+    def crowd(self) -> None:
+        """A lendable contract takes what is left of p1's H100 and sits idle on it, while a
+        spot contract waits for capacity."""
+        for nodes in range(18, 1, -1):
+            before = len(self.contracts)
+            self.book_lendable(nodes)
+            if len(self.contracts) > before:
+                break
+        self.book_spot(16, 30)
+        events = [e for node in H100_NODES for e in telemetry(node, (28, 15, 1), 0.0)]
+        r = self.call("POST", "/v1/usage/events", events)
+        assert r.status_code == 200, r.text
+
+    @rule(node=st.sampled_from(H100_NODES))
+    def node_busy(self, node: str) -> None:
+        """Work starts on the node (the owner's, or the spot tenant's)."""
+        r = self.call("POST", "/v1/usage/events", telemetry(node, (0,), 95.0))
+        assert r.status_code == 200, r.text
+
+    @rule(data=st.data())
+    def reclaim(self, data: st.DataObject) -> None:
+        if not self.contracts:
+            return
+        name = data.draw(st.sampled_from(self.contracts))
+        r = self.call("POST", f"/v1/contracts/{name}/reclaim", {})
+        assert r.status_code in (200, 409), r.text
+        for node in r.json().get("nodes", []) if r.status_code == 200 else []:
+            assert node["until"] >= node["notice_at"]
 
     @rule(node=st.sampled_from(NODES))
     def fail_another(self, node: str) -> None:
@@ -279,6 +361,58 @@ class PlacementMachine(RuleBasedStateMachine):
             assert t(ended_at) == t(ends_at) == t(notice_at) + timedelta(minutes=minutes)
 
     @invariant()
+    def lent_nodes_stay_their_owners(self) -> None:
+        if not hasattr(self, "engine"):
+            return
+        for node, lender, holder, kind, noticed, lendable in self.rows(
+            "SELECT s.node_id, s.lent_by_contract_id, a.contract_id, a.kind, s.notice_at, "
+            "c.lendable FROM spot_leases s "
+            "LEFT JOIN allocations a ON a.node_id = s.node_id AND a.until IS NULL "
+            "LEFT JOIN contracts c ON c.id = s.lent_by_contract_id WHERE s.ended_at IS NULL"
+        ):
+            if lender is not None:
+                type(self).loans += 1
+            if noticed is None and kind is not None:
+                # Running without notice on a held node: only on its lender's, still lendable.
+                assert kind == "contract" and holder == lender, (node, lender, holder, kind)
+                assert lendable, f"node {node} lent by a contract that is not lendable"
+        # Ever: only lendable contracts lent (the API never turns lendable off).
+        assert (
+            self.rows(
+                "SELECT s.id FROM spot_leases s JOIN contracts c ON c.id = s.lent_by_contract_id "
+                "WHERE NOT c.lendable"
+            )
+            == []
+        )
+
+    @invariant()
+    def only_nodes_seen_idle_are_lent(self) -> None:
+        if not hasattr(self, "engine"):
+            return
+
+        def t(v: Any) -> datetime:
+            v = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+            return v if v.tzinfo else v.replace(tzinfo=UTC)
+
+        for node, started in self.rows(
+            "SELECT node_id, started_at FROM spot_leases WHERE lent_by_contract_id IS NOT NULL"
+        ):
+            began = t(started)
+            samples = [
+                (t(at), util)
+                for at, util in self.rows(
+                    "SELECT event_time, utilization_pct FROM telemetry_samples "
+                    f"WHERE node_id = {node}"
+                )
+                if began - IDLE.window <= t(at) <= began
+            ]
+            assert len(samples) >= MIN_SAMPLES_PER_GPU * 8, f"node {node} lent unseen"
+            # Event times are whole seconds: a sample sent just after the lease began may
+            # carry the lease's own second, so only those before it are the lender's.
+            before = [util for at, util in samples if at <= began - timedelta(seconds=1)]
+            assert all(util < IDLE.util_pct for util in before), f"busy node {node} lent"
+
+    @invariant()
     def one_open_degradation_per_contract(self) -> None:
         if not hasattr(self, "engine"):
             return
@@ -318,6 +452,7 @@ def test_placement_invariants_hold_through_random_histories(
     finally:
         close()
     PlacementMachine.world, PlacementMachine.folder = world, tmp_path
+    PlacementMachine.loans = 0
     run_state_machine_as_test(
         PlacementMachine,
         settings=settings(
@@ -327,3 +462,4 @@ def test_placement_invariants_hold_through_random_histories(
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+    assert PlacementMachine.loans > 0, "no history lent an idle node: the lending rules went unused"

@@ -76,6 +76,10 @@ class SpotLease(Base):
     the lease ends then (`ended_at` = `ends_at`, `end_reason` says why), never later. A lease
     also ends at once when its node fails or its contract ends. At most one running lease per
     node (a partial unique index).
+
+    A lease on an idle node of a `lendable` contract is a loan: `lent_by_contract_id` names
+    that contract, which keeps its allocation of the node throughout (a node is still held by
+    one contract only); the loan gets notice when the owner needs the node back.
     """
 
     __tablename__ = "spot_leases"
@@ -94,6 +98,10 @@ class SpotLease(Base):
         sa.ForeignKey("contracts.id", ondelete="CASCADE"), index=True
     )
     node_id: Mapped[int] = mapped_column(sa.ForeignKey("nodes.id", ondelete="CASCADE"))
+    lent_by_contract_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contracts.id", ondelete="SET NULL"), index=True
+    )
+    """The owner whose idle node this is (null: a node nobody held)."""
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,4 +1,4 @@
-"""/v1/contracts/{contract}/allocation, /v1/nodes/{node}/fail|repair, /v1/placement/*."""
+"""/v1/contracts/{contract}/allocation|reclaim, /v1/nodes/{node}/fail|repair, /v1/placement/*."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from neocloud.placement.schemas import (
     NodeEvent,
     NodeEventOut,
     PreemptionOut,
+    ReclaimIn,
+    ReclaimOut,
     ReconcileIn,
     ReconcileOut,
 )
@@ -26,6 +28,8 @@ router = APIRouter(tags=["placement"])
 Reader = Annotated[Principal, Depends(require(P.CONTRACTS_READ))]
 Operator = Annotated[Principal, Depends(require(P.FLEET_WRITE))]
 Drainer = Annotated[Principal, Depends(require(P.SITES_DRAIN))]
+Runner = Annotated[Principal, Depends(require(P.JOBS_WRITE))]
+"""Reclaiming lent nodes is running one's own work on them: admin, ops, a tenant admin."""
 NodeName = Annotated[str, Path(max_length=120)]
 
 
@@ -40,6 +44,21 @@ def get_allocation(
     allocated and usable GPUs."""
     with session.begin():
         return service.allocation(session, actor=actor, name=contract, page=page)
+
+
+@router.post("/contracts/{contract}/reclaim", response_model=ReclaimOut)
+def reclaim(
+    contract: Annotated[str, Path(max_length=63)],
+    session: SessionDep,
+    actor: Runner,
+    body: Annotated[ReclaimIn | None, Body()] = None,
+) -> ReclaimOut:
+    """Take back the idle nodes a lendable contract lent to spot: each spot lease gets notice
+    and ends after the spot contract's notice period. 409 when nothing is lent."""
+    with session.begin():
+        return service.reclaim(
+            session, actor=actor, name=contract, reason=body.reason if body else None
+        )
 
 
 @router.post("/nodes/{node}/fail", response_model=NodeEventOut)

@@ -21,6 +21,11 @@ class AllocatedNode(BaseModel):
     since: datetime = Field(description="when the contract got this node")
     reason: str = Field(description="placed, grown or healed; spot for a spot lease")
     until: datetime | None = Field(default=None, description="a spot lease on notice: when it ends")
+    lent: bool = Field(
+        default=False,
+        description="a spot lease: an idle node lent by a lendable contract; the owner's "
+        "node: lent to spot now",
+    )
 
 
 class DegradationOut(BaseModel):
@@ -85,6 +90,34 @@ class PreemptionOut(BaseModel):
     notice_at: datetime | None
     ended_at: datetime
     reason: str
+    lent: bool = Field(default=False, description="an idle node lent by a lendable contract")
+    lent_by: str | None = Field(
+        default=None,
+        description="the contract that lent it (null: a free node, or hidden from a tenant "
+        "that is not the lender)",
+    )
+
+
+class ReclaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str | None, Field(max_length=500)] = Field(
+        default=None, description="why (kept in the audit log)"
+    )
+
+
+class ReclaimedNode(BaseModel):
+    node: str
+    site: str
+    gpus: int
+    lent_since: datetime = Field(description="when the spot lease began")
+    notice_at: datetime
+    until: datetime = Field(description="when the spot lease ends and the node is back")
+
+
+class ReclaimOut(BaseModel):
+    contract: str
+    nodes: list[ReclaimedNode] = Field(description="the lent nodes on their way back")
 
 
 class ReconcileIn(BaseModel):

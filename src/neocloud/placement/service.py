@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from neocloud.auth import audit
 from neocloud.auth.principal import Principal
@@ -31,6 +31,7 @@ from neocloud.placement import drain, spot, store
 from neocloud.placement.allocator import reconcile as plan_site
 from neocloud.placement.inventory import FREE, SPARE
 from neocloud.placement.models import Allocation, Degradation, SpotLease
+from neocloud.placement.reclaim import reclaim as take_back
 from neocloud.placement.schemas import (
     AllocatedNode,
     AllocationOut,
@@ -40,6 +41,8 @@ from neocloud.placement.schemas import (
     DrainStepOut,
     NodeEventOut,
     PreemptionOut,
+    ReclaimedNode,
+    ReclaimOut,
     ReconcileOut,
     SiteReconcileOut,
     SpotChangeOut,
@@ -235,6 +238,7 @@ def allocation(
     rows = list(session.execute(stmt))
     more = len(rows) > page.limit
     rows = rows[: page.limit]
+    lent = _lent(session, contract.id, [r[0] for r in rows]) if contract.lendable else set()
     nodes = [
         AllocatedNode(
             name=n,
@@ -245,8 +249,9 @@ def allocation(
             state=st,
             since=as_utc(since),
             reason=reason,
+            lent=nid in lent,
         )
-        for _, n, s, f, b, g, st, since, reason in rows
+        for nid, n, s, f, b, g, st, since, reason in rows
     ]
     next_cursor = encode_cursor(rows[-1][0]) if more and rows else None
     if contract.type is ContractType.SPOT:
@@ -283,11 +288,13 @@ def allocation(
 def preemptions(session: Session, *, actor: Principal, limit: int = 100) -> list[PreemptionOut]:
     """Spot leases ended because their capacity was taken back, newest first."""
     actor.demand(Permission.CONTRACTS_READ)
+    lender = aliased(Contract)
     stmt = (
-        sa.select(SpotLease, Contract.name, Tenant.name, Node.name)
+        sa.select(SpotLease, Contract.name, Tenant.name, Node.name, lender.name, lender.tenant_id)
         .join(Contract, Contract.id == SpotLease.contract_id)
         .join(Tenant, Tenant.id == Contract.tenant_id)
         .join(Node, Node.id == SpotLease.node_id)
+        .outerjoin(lender, lender.id == SpotLease.lent_by_contract_id)
         .where(SpotLease.preempted.is_(True))
         .order_by(SpotLease.ended_at.desc(), SpotLease.id.desc())
         .limit(limit)
@@ -302,9 +309,63 @@ def preemptions(session: Session, *, actor: Principal, limit: int = 100) -> list
             notice_at=as_utc(lease.notice_at) if lease.notice_at else None,
             ended_at=as_utc(lease.ended_at or lease.started_at),
             reason=lease.end_reason or "",
+            lent=lease.lent_by_contract_id is not None,
+            lent_by=lname if actor.tenant_id in (None, ltenant) else None,
         )
-        for lease, cname, tname, nname in session.execute(stmt)
+        for lease, cname, tname, nname, lname, ltenant in session.execute(stmt)
     ]
+
+
+def reclaim(
+    session: Session,
+    *,
+    actor: Principal,
+    name: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> ReclaimOut:
+    """The owner of a lendable contract takes back the nodes it lent to spot: each loan gets
+    notice and ends after the spot contract's notice period (`reclaim.reclaim`)."""
+    actor.demand(Permission.JOBS_WRITE)
+    contract = contract_by_name(session, actor, name)
+    back = take_back(session, contract, now or utcnow())
+    audit.record(
+        session,
+        actor,
+        "contract.reclaim",
+        "contract",
+        contract.name,
+        tenant_id=contract.tenant_id,
+        after={"nodes": [r.node for r in back], "reason": reason},
+    )
+    return ReclaimOut(
+        contract=contract.name,
+        nodes=[
+            ReclaimedNode(
+                node=r.node,
+                site=r.site,
+                gpus=r.gpus,
+                lent_since=as_utc(r.lease.started_at),
+                notice_at=as_utc(r.lease.notice_at or r.lease.started_at),
+                until=as_utc(r.lease.ends_at or r.lease.started_at),
+            )
+            for r in back
+        ],
+    )
+
+
+def _lent(session: Session, contract_id: int, node_ids: list[int]) -> set[int]:
+    """Which of the contract's nodes it has lent to spot now."""
+    if not node_ids:
+        return set()
+    rows = session.scalars(
+        sa.select(SpotLease.node_id).where(
+            SpotLease.lent_by_contract_id == contract_id,
+            SpotLease.ended_at.is_(None),
+            SpotLease.node_id.in_(node_ids),
+        )
+    )
+    return {int(n) for n in rows}
 
 
 def _spot_nodes(session: Session, contract_id: int) -> list[AllocatedNode]:
@@ -328,6 +389,7 @@ def _spot_nodes(session: Session, contract_id: int) -> list[AllocatedNode]:
             since=as_utc(lease.started_at),
             reason="spot",
             until=as_utc(lease.ends_at) if lease.ends_at else None,
+            lent=lease.lent_by_contract_id is not None,
         )
         for lease, n, s, f, b, g, st in rows
     ]

@@ -2,11 +2,12 @@
 
 After a site's contracts and spares are settled (`allocator.reconcile`), each spot contract
 in force leases free, healthy nodes of its accelerator (at its sites, or any) until it runs
-as many GPUs as it bought. A lease whose node is then needed — a contract or the spare pool
-took it — gets notice: it ends `notice_minutes` later (the spot contract's term), never
-after; its end is recorded as a preemption with the reason. A lease ends at once when its
-node fails or its spot contract ends. Nodes that on-demand jobs run on are busy, not idle:
-spot does not lease them.
+as many GPUs as it bought; when free nodes run out, it borrows idle nodes of `lendable`
+contracts (`lending`: the owner keeps its allocation). A lease whose node is then needed — a
+contract or the spare pool took it, or the owner that lent it needs it back — gets notice: it
+ends `notice_minutes` later (the spot contract's term), never after; its end is recorded as a
+preemption with the reason. A lease ends at once when its node fails or its spot contract
+ends. Nodes that on-demand jobs run on are busy, not idle: spot does not lease them.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from neocloud.contracts.models import Contract, ContractType
 from neocloud.core.timeutil import as_utc
 from neocloud.fleet.models import Node, Site
-from neocloud.placement.inventory import FREE
+from neocloud.placement import idle, lending
+from neocloud.placement.inventory import FREE, Inventory
 from neocloud.placement.job_models import Job, JobState
 from neocloud.placement.models import SpotLease
 from neocloud.placement.store import HOLDING, SiteNodes
@@ -84,7 +87,13 @@ def _spot_contracts(session: Session, now: datetime) -> dict[int, _Spot]:
     return out
 
 
-def settle(session: Session, site: SiteNodes, site_name: str, now: datetime) -> list[SpotChange]:
+def settle(
+    session: Session,
+    site: SiteNodes,
+    site_name: str,
+    now: datetime,
+    thresholds: idle.Thresholds | None = None,
+) -> list[SpotChange]:
     """Give notice to, end and start the spot leases of one site (see the module's
     docstring); returns what changed."""
     inv = site.inventory
@@ -95,8 +104,14 @@ def settle(session: Session, site: SiteNodes, site_name: str, now: datetime) -> 
             sa.select(SpotLease)
             .join(Node, Node.id == SpotLease.node_id)
             .where(Node.site_id == site.site_id, SpotLease.ended_at.is_(None))
+            .order_by(SpotLease.id)
         )
     )
+    jobs = running_jobs(session, site.site_id)
+    loans = lending.SiteLoans(
+        session, site.site_id, now, thresholds or idle.thresholds_from_env(), jobs
+    )
+    taking_back = loans.take_back(leases)
     leased: set[int] = set()
     for lease in leases:
         spot = spots.get(lease.contract_id)
@@ -111,11 +126,12 @@ def settle(session: Session, site: SiteNodes, site_name: str, now: datetime) -> 
             lease.ended_at, lease.end_reason = now, why
             changes.append(SpotChange(node, name, "ended", why, now))
             continue
-        if inv.owner[i] != FREE and lease.notice_at is None:
-            taker = "a hot spare" if inv.owner[i] < 0 else "a contract"
-            lease.notice_at, lease.ends_at = now, now + spot.notice
-            lease.end_reason = f"preempted: the node was taken back for {taker}"
-            changes.append(SpotChange(node, name, "noticed", lease.end_reason, now))
+        if lease.notice_at is None:
+            reason = _notice(int(inv.owner[i]), lease, taking_back)
+            if reason is not None:
+                lease.notice_at, lease.ends_at = now, now + spot.notice
+                lease.end_reason = reason
+                changes.append(SpotChange(node, name, "noticed", reason, now))
         if lease.ends_at is not None and as_utc(lease.ends_at) <= now:
             lease.ended_at, lease.preempted = lease.ends_at, True
             changes.append(
@@ -136,45 +152,81 @@ def settle(session: Session, site: SiteNodes, site_name: str, now: datetime) -> 
     if leased:
         free[np.fromiter(leased, np.int64)] = False
     # Nodes running on-demand jobs are busy, not idle: spot leases others.
-    for node_id in _on_demand_nodes(session, site.site_id):
-        with contextlib.suppress(KeyError):  # a node retired since
-            free[inv.index_of(node_id)] = False
+    for node_id, on_node in jobs.items():
+        if any(pool == ContractType.ON_DEMAND.value for pool, _ in on_node):
+            with contextlib.suppress(KeyError):  # a node retired since
+                free[inv.index_of(node_id)] = False
     accelerator = np.array([inv.pools[p][1] for p in inv.pool.tolist()], dtype=np.int64)
-    for spot in sorted(spots.values(), key=lambda s: s.id):
-        if spot.site_names is not None and site_name not in spot.site_names:
-            continue
-        deficit = spot.gpus - running[spot.id]
-        if deficit <= 0:
-            continue
-        candidates = np.flatnonzero(free & (accelerator == (spot.accelerator_id or -1)))
-        taken: list[int] = []
-        for i in candidates.tolist():
-            if deficit <= 0:
-                break
-            taken.append(i)
-            deficit -= int(inv.gpus[i])
-        for i in taken:
-            free[i] = False
-            nid = int(inv.node_id[i])
-            session.add(SpotLease(contract_id=spot.id, node_id=nid, started_at=now))
-            changes.append(SpotChange(site.names[nid], spot.name, "leased", "idle capacity", now))
-        running[spot.id] += sum(int(inv.gpus[i]) for i in taken)
+    here = [
+        s
+        for s in sorted(spots.values(), key=lambda s: s.id)
+        if s.site_names is None or site_name in s.site_names
+    ]
+    # Free nodes first, then idle nodes lent by their owners.
+    for lent in (False, True):
+        short = [s for s in here if s.gpus > running[s.id]]
+        if not short:
+            break
+        pick = loans.idle_nodes(inv, leased) if lent else free
+        for spot in short:
+            taken = _choose(
+                inv,
+                pick & (accelerator == (spot.accelerator_id or -1)),
+                spot.gpus - running[spot.id],
+            )
+            for i in taken:
+                pick[i] = False
+                leased.add(i)
+                nid = int(inv.node_id[i])
+                lent_by = int(inv.owner[i]) if lent else None
+                session.add(
+                    SpotLease(
+                        contract_id=spot.id,
+                        node_id=nid,
+                        started_at=now,
+                        lent_by_contract_id=lent_by,
+                    )
+                )
+                why = "idle capacity" if lent_by is None else f"lent by {loans.lendable[lent_by]}"
+                changes.append(SpotChange(site.names[nid], spot.name, "leased", why, now))
+                running[spot.id] += int(inv.gpus[i])
     session.flush()
     return changes
 
 
-def _on_demand_nodes(session: Session, site_id: int) -> set[int]:
-    """The nodes of a site that on-demand jobs run on now."""
-    out: set[int] = set()
-    for (placement,) in session.execute(
-        sa.select(Job.placement).where(
-            Job.site_id == site_id,
-            Job.state == JobState.RUNNING,
-            Job.pool == ContractType.ON_DEMAND.value,
+def _choose(inv: Inventory, candidates: NDArray[np.bool_], deficit: int) -> list[int]:
+    """Nodes (lowest index first) until they cover `deficit` GPUs."""
+    taken: list[int] = []
+    for i in np.flatnonzero(candidates).tolist():
+        if deficit <= 0:
+            break
+        taken.append(i)
+        deficit -= int(inv.gpus[i])
+    return taken
+
+
+def _notice(holder: int, lease: SpotLease, taking_back: dict[int, str]) -> str | None:
+    """Why a running lease gets notice now, if it does. Its node may be free, or held by
+    the owner that lent it; anyone else holding it took it back."""
+    if holder != FREE and holder != lease.lent_by_contract_id:
+        taker = "a hot spare" if holder < 0 else "a contract"
+        return f"preempted: the node was taken back for {taker}"
+    if holder == FREE:
+        return None  # free capacity (an owner that lent it has let it go)
+    return taking_back.get(lease.id)
+
+
+def running_jobs(session: Session, site_id: int) -> dict[int, frozenset[tuple[str, int]]]:
+    """Node id -> (pool, contract id) of each job of ours running on it at the site."""
+    out: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    for pool, contract_id, placement in session.execute(
+        sa.select(Job.pool, Job.contract_id, Job.placement).where(
+            Job.site_id == site_id, Job.state == JobState.RUNNING
         )
     ):
-        out.update(int(node) for node, _gpu in placement or [])
-    return out
+        for node, _gpu in placement or []:
+            out[int(node)].add((str(pool), int(contract_id)))
+    return {n: frozenset(v) for n, v in out.items()}
 
 
 def spot_nodes(session: Session, contract_id: int) -> list[tuple[SpotLease, Node]]:
