@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from neocloud.auth.principal import SYSTEM
+from neocloud.capacity.timeline import at_hour, hour_of
 from neocloud.contracts.models import Contract
 from neocloud.db.engine import transaction
+from neocloud.metering import rollups
 from neocloud.placement import service
 from neocloud.placement.models import Allocation, SpotLease
 from tests.conftest import token_maker
@@ -328,3 +330,27 @@ def test_nodes_running_our_jobs_are_not_idle_and_the_owners_jobs_take_loans_back
     assert {(s["node"], s["reason"]) for s in noticed} == {
         (n, "preempted: the owner's workload resumed") for n in leased
     }
+
+
+def test_rollups_count_a_lent_node_once_for_the_spot_contract(
+    full: TestClient, factory: sessionmaker[Session]
+) -> None:
+    owner = nodes(full, "owner")
+    idle(full, owner[0], owner[1])
+    reconcile(full, "east")
+    now = datetime.now(UTC)
+    h = hour_of(now)
+    with factory() as s, s.begin():
+        held = s.scalars(sa.select(Allocation.since).where(Allocation.until.is_(None))).all()
+        lent = s.scalars(sa.select(SpotLease.started_at)).all()
+        rollups.close(s, [h], now)
+    end = int(at_hour(h + 1).timestamp())
+    r = full.get(
+        "/v1/usage/rollups",
+        params={"start": iso(at_hour(h)), "end": iso(at_hour(h + 1)), "limit": 1000},
+    )
+    assert r.status_code == 200, r.text
+    allocated = {x["contract"]: x["allocated_gpu_seconds"] for x in r.json()["items"]}
+    # Every node-second once: the whole site's allocations, the lent part moved to spot.
+    assert sum(allocated.values()) == sum(8 * (end - int(t.timestamp())) for t in held)
+    assert allocated["cheap"] == sum(8 * (end - int(t.timestamp())) for t in lent)

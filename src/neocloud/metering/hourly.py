@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -128,6 +128,33 @@ class Holding:
     gpus: int
     since: int
     until: int
+
+
+Loans = dict[tuple[int, int], list[tuple[int, int]]]
+"""(node id, lending contract id) -> the stretches [start, end) its node was lent to spot."""
+
+
+def without_loans(holdings: Iterable[Holding], loans: Loans) -> list[Holding]:
+    """Each node-second is held by one contract: while a lendable contract has lent its node
+    to spot, the spot lease holds it (and draws its power), so the owner's holding is cut by
+    its loans. The owner still holds the node for placement and billing; only what the
+    rollups count as allocated (and the energy) moves to the borrower."""
+    out: list[Holding] = []
+    for h in holdings:
+        lent = loans.get((h.node_id, h.contract_id))
+        if not lent:
+            out.append(h)
+            continue
+        at = h.since
+        for a, b in sorted(lent):
+            if a > at:
+                out.append(replace(h, since=at, until=min(a, h.until)))
+            at = max(at, b)
+            if at >= h.until:
+                break
+        if at < h.until:
+            out.append(replace(h, since=at))
+    return [h for h in out if h.since < h.until]
 
 
 @dataclass(slots=True)

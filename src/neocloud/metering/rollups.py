@@ -11,7 +11,8 @@ hour, rebuilt from the ledgers on demand.
   the same transaction as it is recorded.
 - **At the close of an hour** (`close_due`): what each contract held (allocated
   GPU-seconds, from placement's allocations and spot leases) and drew (watt-hours, from its
-  nodes' telemetry) is worked out once and set. Telemetry that arrives for a closed hour
+  nodes' telemetry) is worked out once and set. A node lent to spot counts for the spot
+  contract while lent, not for its owner too: every node-second once. Telemetry that arrives for a closed hour
   marks it stale; the next pass closes it again.
 - **Rebuild** (`rebuild`): the usage columns of a range of hours worked out again from the
   ledgers themselves — for repairs, and the tests' proof that the running sums are right.
@@ -37,10 +38,12 @@ from neocloud.metering.hourly import (
     Delta,
     Holding,
     Key,
+    Loans,
     NodeHourDelta,
     add_excluded,
     add_usage,
     close_hours,
+    without_loans,
 )
 from neocloud.metering.locks import lock
 from neocloud.metering.models import (
@@ -164,6 +167,7 @@ def _holdings(session: Session, first: int, end: int) -> list[Holding]:
             Node.gpus,
             SpotLease.started_at,
             SpotLease.ended_at,
+            SpotLease.lent_by_contract_id,
         )
         .join(Node, Node.id == SpotLease.node_id)
         .where(
@@ -171,14 +175,20 @@ def _holdings(session: Session, first: int, end: int) -> list[Holding]:
             sa.or_(SpotLease.ended_at.is_(None), SpotLease.ended_at > lo),
         )
     )
-    out = []
-    for stmt in (allocations, leases):
-        for contract_id, node_id, site_id, acc_id, gpus, since, until in session.execute(stmt):
-            if contract_id is None:
-                continue
+    out: list[Holding] = []
+    loans: Loans = defaultdict(list)
+    for contract_id, node_id, site_id, acc_id, gpus, since, until in session.execute(allocations):
+        if contract_id is not None:
             end_s = FOREVER if until is None else epoch(until)
             out.append(Holding(contract_id, node_id, site_id, acc_id, gpus, epoch(since), end_s))
-    return out
+    for contract_id, node_id, site_id, acc_id, gpus, since, until, lender in session.execute(
+        leases
+    ):
+        end_s = FOREVER if until is None else epoch(until)
+        out.append(Holding(contract_id, node_id, site_id, acc_id, gpus, epoch(since), end_s))
+        if lender is not None:  # a loan of an owner's idle node: the spot contract holds it
+            loans[(node_id, int(lender))].append((epoch(since), end_s))
+    return without_loans(out, loans)
 
 
 def close(session: Session, hours: list[int], now: datetime) -> int:
