@@ -12,8 +12,8 @@ hour, rebuilt from the ledgers on demand.
 - **At the close of an hour** (`close_due`): what each contract held (allocated
   GPU-seconds, from placement's allocations and spot leases) and drew (watt-hours, from its
   nodes' telemetry) is worked out once and set. A node lent to spot counts for the spot
-  contract while lent, not for its owner too: every node-second once. Telemetry that arrives for a closed hour
-  marks it stale; the next pass closes it again.
+  contract while lent, not for its owner too: every node-second once. Telemetry that
+  arrives for a closed hour marks it stale; the next pass closes it again.
 - **Rebuild** (`rebuild`): the usage columns of a range of hours worked out again from the
   ledgers themselves — for repairs, and the tests' proof that the running sums are right.
 """
