@@ -88,6 +88,7 @@ PATH_VALUES: dict[str, Any] = {
     "token_id": None,
     "quote_id": None,
     "job": "a-job",
+    "report": "revenue",
 }
 
 # The contract each tenant holds in the seeded world (tenant A's is PATH_VALUES["contract"]).

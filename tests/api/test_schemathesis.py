@@ -71,6 +71,7 @@ EXISTING = {
     "contract": "acme-reserved",
     "quote_id": 1,
     "job": "acme-job",
+    "report": "revenue",
 }
 
 # The schema is read from the app; the database behind it is swapped in per test.

@@ -16,6 +16,7 @@ from neocloud.api.idempotency import IdempotencyMiddleware
 from neocloud.api.schemas import Problem, problem_responses
 from neocloud.auth import service as auth_service
 from neocloud.auth.router import router as auth_router
+from neocloud.billing.report_router import router as reports_router
 from neocloud.capacity.router import router as capacity_router
 from neocloud.config import Settings
 from neocloud.contracts.batching import BookingQueues
@@ -49,6 +50,7 @@ def api_router() -> APIRouter:
         metering_router,
         rollup_router,
         usage_export_router,
+        reports_router,
     ):
         v1.include_router(router)
     return v1

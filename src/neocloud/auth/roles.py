@@ -52,6 +52,8 @@ class Permission(enum.StrEnum):
     """Read the shared pools' jobs (a tenant: its own)."""
     JOBS_WRITE = "jobs:write"
     """Submit, cancel and finish jobs, run a scheduling pass (a tenant: its own jobs)."""
+    REPORTS_READ = "reports:read"
+    """Read the operator's reports (revenue, backlog, utilization, ...): never a tenant's."""
 
 
 P = Permission
@@ -85,6 +87,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.CONTRACTS_WRITE,
             P.QUOTES_WRITE,
             P.JOBS_READ,
+            P.REPORTS_READ,
         }
     ),
     Role.FINANCE: frozenset(
@@ -96,6 +99,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.CONTRACTS_READ,
             P.USAGE_READ,
             P.JOBS_READ,
+            P.REPORTS_READ,
         }
     ),
     # Tenant roles act only inside their own tenant (enforced by the services' scoping):

@@ -1,0 +1,54 @@
+"""Revenue recognized per contract, period and site: the table every money report sums.
+
+Ratable contracts come from their obligations (`revenue.Obligation`), cut at `as_of`; usage
+contracts from `consumption` (rating applied to their billable usage). A cell holds cents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from neocloud.billing import consumption
+from neocloud.billing.obligations import Booked
+from neocloud.capacity.timeline import Hour
+
+
+@dataclass(frozen=True)
+class Cell:
+    contract: Booked
+    period: int
+    """Index of the period in the report's list."""
+    site: str
+    cents: int
+    ratable: bool
+
+
+def cells(
+    session: Session, contracts: list[Booked], spans: list[tuple[Hour, Hour]], as_of: Hour
+) -> list[Cell]:
+    """Every non-zero amount recognized in the periods `spans`, before `as_of`."""
+    out: list[Cell] = []
+    if not spans:
+        return out
+    lo, hi = spans[0][0], min(spans[-1][1], as_of)
+    for c in contracts:
+        ob = c.obligation
+        if ob is None or ob.end <= lo or ob.start >= hi:
+            continue
+        sites = {s.site for s in ob.spans}
+        for i, (a, b) in enumerate(spans):
+            a, b = max(a, ob.start), min(b, as_of, ob.end)
+            if b <= a:
+                continue
+            if len(sites) == 1:
+                amount = ob.amount(a, b)
+                parts = {next(iter(sites)): amount} if amount else {}
+            else:
+                parts = ob.by_site(a, b)
+            out.extend(Cell(c, i, site, cents, True) for site, cents in parts.items())
+    usage = [c for c in contracts if c.obligation is None]
+    for contract, period, site, cents in consumption.recognized(session, usage, spans, as_of):
+        out.append(Cell(contract, period, site, cents, False))
+    return out
