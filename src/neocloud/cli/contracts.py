@@ -393,3 +393,24 @@ def contracts_cancel(
     with api(ctx) as client:
         data = client.post(f"/v1/contracts/{name}/cancel", given({"reason": reason}))
     _done("cancelled", data, as_json)
+
+
+@contracts_app.command("reclaim")
+def contracts_reclaim(
+    ctx: typer.Context,
+    name: str,
+    reason: str | None = typer.Option(None, "--reason", help="why (kept in the audit log)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Take back the idle nodes a lendable contract lent to spot: each spot lease ends after
+    the spot contract's notice period (prints when each node is back)."""
+    with api(ctx) as client:
+        data = client.post(f"/v1/contracts/{name}/reclaim", given({"reason": reason}))
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"[bold]{data['contract']}[/bold]: {len(data['nodes'])} lent node(s) on their way back",
+        highlight=False,
+    )
+    print_table(data["nodes"], ["node", "site", "gpus", "lent_since", "notice_at", "until"])

@@ -60,7 +60,18 @@ def preemptions(
     """Spot leases ended because their capacity was taken back, newest first."""
     with api(ctx) as client:
         data = client.get("/v1/placement/preemptions", limit=limit)
-    show(data, as_json, ["contract", "tenant", "node", "notice_at", "ended_at", "reason"])
+    show(
+        data,
+        as_json,
+        ["contract", "tenant", "node", ("lent", _lent_by), "notice_at", "ended_at", "reason"],
+    )
+
+
+def _lent_by(row: dict[str, Any]) -> str | None:
+    """A lease on an idle node lent by a lendable contract (whose name a tenant may not see)."""
+    if not row.get("lent"):
+        return None
+    return f"lent by {row['lent_by']}" if row.get("lent_by") else "lent"
 
 
 def site_drain(
@@ -155,9 +166,12 @@ def contract_allocation(
         ),
         highlight=False,
     )
-    print_table(
-        data["nodes"], ["name", "site", "fabric", "block", "gpus", "state", "since", "reason"]
-    )
+    columns: list[Any] = ["name", "site", "fabric", "block", "gpus", "state", "since", "reason"]
+    if any(n.get("lent") for n in data["nodes"]):  # lent to spot, or borrowed from an owner
+        columns.append(("lent", lambda n: "lent" if n.get("lent") else None))
+    if any(n.get("until") for n in data["nodes"]):  # spot leases on notice
+        columns.append("until")
+    print_table(data["nodes"], columns)
     more_hint(data["next_cursor"], as_json)
 
 
