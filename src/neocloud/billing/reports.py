@@ -196,7 +196,10 @@ def build(
         return fleet_reports.capacity_split(session, window(report, **params))
     contracts = money_reports.contracts(session, currency)
     if report is ReportName.BACKLOG:
-        last = max((c.obligation.end for c in contracts if c.obligation), default=None)
+        last = max(
+            (c.obligation.end for c in contracts if c.obligation and not c.internal),
+            default=None,
+        )
         return money_reports.backlog(
             session, window(report, **params, last_end=last), contracts, currency
         )
