@@ -22,6 +22,7 @@ from neocloud.config import Settings
 from neocloud.contracts.batching import BookingQueues
 from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
+from neocloud.engines.kueue.router import router as kueue_router
 from neocloud.fleet.router import router as fleet_router
 from neocloud.metering import loop as metering_loop
 from neocloud.metering.export_router import router as usage_export_router
@@ -50,6 +51,7 @@ def api_router() -> APIRouter:
         metering_router,
         rollup_router,
         usage_export_router,
+        kueue_router,
         reports_router,
     ):
         v1.include_router(router)

@@ -54,6 +54,8 @@ class Permission(enum.StrEnum):
     """Submit, cancel and finish jobs, run a scheduling pass (a tenant: its own jobs)."""
     REPORTS_READ = "reports:read"
     """Read the operator's reports (revenue, backlog, utilization, ...): never a tenant's."""
+    ENGINES_READ = "engines:read"
+    """Read what the engines are given (Kueue manifests, Slurm configuration): operators."""
 
 
 P = Permission
@@ -74,6 +76,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.USAGE_READ,
             P.JOBS_READ,
             P.JOBS_WRITE,
+            P.ENGINES_READ,
         }
     ),
     Role.SALES: frozenset(

@@ -1,0 +1,1 @@
+"""Engines: carrying contracts onto the workload managers customers submit jobs to."""
