@@ -9,6 +9,7 @@ from neocloud.cli.agent import agent
 from neocloud.cli.capacity import capacity_app, quote, quotes_app
 from neocloud.cli.common import ClientSettings
 from neocloud.cli.contracts import contracts_app
+from neocloud.cli.engines import engines_app
 from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, nodes_app, sites_app
 from neocloud.cli.jobs import jobs_app
 from neocloud.cli.kueue import kueue_app
@@ -70,7 +71,6 @@ contracts_app.command("allocation")(contract_allocation)
 contracts_app.command("availability")(contract_availability)
 sites_app.command("drain")(site_drain)
 app.command()(simulate)
-engines_app = typer.Typer(help="Engines: carry contracts onto the clusters.", no_args_is_help=True)
 engines_app.add_typer(kueue_app, name="kueue")
 app.add_typer(engines_app, name="engines")
 
