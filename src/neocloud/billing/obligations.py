@@ -7,7 +7,8 @@ The value of a per-GPU-hour contract is its price x the GPU-hours its claims hol
 contract when it is grown, shrunk or cancelled (a cancelled contract's claims end at the
 hour it was cancelled from, so it stops recognizing there, and what it never held is never
 recognized nor left in backlog). A monthly-fee or per-MW-month contract is time-ratable:
-its value is the price x the months it ran (730 hours each, as priced), at its site.
+its value is the price x the months it ran (730 hours each, as priced), at its site. Values
+are exact (fractions of a cent kept) until recognition rounds them (`revenue`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from neocloud.billing.charges import Terms
 from neocloud.billing.revenue import Obligation, Span, ratable
 from neocloud.capacity.models import CapacityClaim
 from neocloud.capacity.timeline import HOURS_PER_MONTH, Hour, hour_of
 from neocloud.contracts.models import Contract, ContractState, ContractType, PriceModel
-from neocloud.fleet.models import Site
+from neocloud.fleet.models import Accelerator, Site
 from neocloud.tenants.models import Tenant, TenantKind
 
 RATABLE = frozenset({ContractType.RESERVED, ContractType.DEDICATED_SITE, ContractType.INTERNAL})
@@ -47,18 +50,21 @@ class Booked:
     site: str | None
     obligation: Obligation | None
     """None for the types recognized on consumption."""
+    terms: Terms | None = None
+    """What rating needs, for the types recognized on consumption."""
 
 
 def load(session: Session, *, currency: str) -> list[Booked]:
     """Every contract in `currency` that was booked (drafts hold nothing and earn nothing)."""
     sites = dict(session.execute(sa.select(Site.id, Site.name)).all())
     rows = session.execute(
-        sa.select(Contract, Tenant.name, Tenant.kind)
+        sa.select(Contract, Tenant.name, Tenant.kind, Accelerator.name)
         .join(Tenant, Tenant.id == Contract.tenant_id)
+        .outerjoin(Accelerator, Accelerator.id == Contract.accelerator_id)
         .where(Contract.state != ContractState.QUOTED, Contract.currency == currency)
         .order_by(Contract.id)
     ).all()
-    ratable_ids = [c.id for c, _, _ in rows if c.type in RATABLE]
+    ratable_ids = [c.id for c, _, _, _ in rows if c.type in RATABLE]
     claims: dict[int, list[Span]] = defaultdict(list)
     if ratable_ids:
         k = CapacityClaim
@@ -69,9 +75,10 @@ def load(session: Session, *, currency: str) -> list[Booked]:
         ):
             claims[cid].append(Span(sites.get(sid, str(sid)), a, b, gpus))
     out = []
-    for c, tenant, kind in rows:
+    for c, tenant, kind, accelerator in rows:
         site = sites.get(c.site_id) if c.site_id else None
-        obligation = obligation_of(c, claims.get(c.id, []), site) if c.type in RATABLE else None
+        ratably = c.type in RATABLE
+        obligation = obligation_of(c, claims.get(c.id, []), site) if ratably else None
         out.append(
             Booked(
                 id=c.id,
@@ -84,6 +91,7 @@ def load(session: Session, *, currency: str) -> list[Booked]:
                 end=hour_of(c.end_at),
                 site=site,
                 obligation=obligation,
+                terms=None if ratably else Terms.of(c, accelerator),
             )
         )
     return out
@@ -98,12 +106,11 @@ def obligation_of(c: Contract, claims: list[Span], site: str | None) -> Obligati
     end = hour_of(c.end_at)
     if c.state is ContractState.CANCELLED:
         end = max((s.end for s in claims), default=start)
-    hours = max(0, end - start)
-    months = Decimal(hours) / HOURS_PER_MONTH
+    months = Fraction(max(0, end - start), HOURS_PER_MONTH)
     if c.price_model is PriceModel.PER_MW_MONTH:
-        value = Decimal(c.mw or 0) * months * c.price
+        value = Fraction(c.mw or 0) * months * Fraction(c.price)
     else:
-        value = months * c.price
+        value = months * Fraction(c.price)
     where = site or _largest_site(claims) or "-"
     return ratable(value, [Span(where, start, end, 1)])
 

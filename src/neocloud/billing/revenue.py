@@ -3,21 +3,23 @@
 Reserved, dedicated-site and internal contracts are recognized **ratably**: the value is
 spread over the hours the contract holds capacity, in proportion to what it holds (GPUs for
 a per-GPU-hour price, one unit an hour for a monthly or per-MW price). On-demand and spot
-contracts (and a reserved contract's overage) are recognized **on consumption**: what rating
-makes of their usage in the period (see `neocloud.billing.consumption`).
+contracts are recognized **on consumption**: what rating makes of their usage in the period
+(see `neocloud.billing.consumption`).
 
-**The rounding rule.** Money is counted here in whole cents, as integers (exact). What a
-contract has recognized by hour t is
+**The rounding rule.** Money is counted here in whole cents, as integers, and the value as
+an exact fraction of cents (no rounding before the end). What a contract has recognized by
+hour t is
 
-    recognized(t) = round_half_even(value x W(t) / W)
+    recognized(t) = round_half_even(exact value x W(t) / W)
 
 where W(t) is the weight it held before t and W its weight over its whole life; a period
-[a, b) earns recognized(b) - recognized(a). Each period is then within half a cent of its
-exact pro-rata share, and however the life is cut into periods, the periods sum to the value
-to the cent: the rounding remainder is carried into the next period rather than lost. A
-period's amount is split across sites by the largest-remainder method (each site gets its
-share rounded down, the cents left over go to the largest fractions), so the sites sum to the
-period exactly too.
+[a, b) earns recognized(b) - recognized(a). Each period is then within a cent of its exact
+pro-rata share, and however the life is cut into periods, the periods sum to the value
+rounded once (`contract_value`) to the cent: the rounding remainder is carried into the next
+period rather than lost. It is the rule rating bills commitments by (`rating.commitment`),
+so a month's ratable revenue is the month's commitment line. A period's amount is split
+across sites by the largest-remainder method (each site gets its share rounded down, the
+cents left over go to the largest fractions), so the sites sum to the period exactly too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 
 from neocloud.capacity.timeline import Hour
 
@@ -85,14 +88,21 @@ class Span:
 
 @dataclass(frozen=True)
 class Obligation:
-    """What a ratable contract is to recognize: its value (cents) over its spans."""
+    """What a ratable contract is to recognize: its exact value (in cents, a fraction) over
+    its spans; `value` is that rounded once, half-even, to whole cents."""
 
-    value: int
+    exact: Fraction
     spans: tuple[Span, ...]
     total: int = field(init=False)
+    value: int = field(init=False)
 
     def __post_init__(self) -> None:
+        exact = Fraction(self.exact)
+        object.__setattr__(self, "exact", exact)
         object.__setattr__(self, "total", sum(s.before(s.end) for s in self.spans))
+        object.__setattr__(
+            self, "value", div_half_even(exact.numerator, exact.denominator) if self.total else 0
+        )
 
     @property
     def start(self) -> Hour:
@@ -107,7 +117,7 @@ class Obligation:
         if self.total == 0:
             return 0
         held = sum(s.before(t) for s in self.spans)
-        return div_half_even(self.value * held, self.total)
+        return div_half_even(self.exact.numerator * held, self.exact.denominator * self.total)
 
     def amount(self, a: Hour, b: Hour) -> int:
         """Cents earned in [a, b)."""
@@ -129,7 +139,8 @@ class Obligation:
         return [b - a for a, b in itertools.pairwise(marks)]
 
 
-def ratable(value: Decimal, spans: Iterable[Span]) -> Obligation:
-    """The obligation of a contract worth `value` that holds `spans` (empty spans dropped)."""
+def ratable(value: Fraction | Decimal, spans: Iterable[Span]) -> Obligation:
+    """The obligation of a contract worth exactly `value` (currency units) that holds
+    `spans` (empty spans dropped)."""
     kept = tuple(s for s in spans if s.end > s.start and s.weight > 0)
-    return Obligation(to_cents(value), kept)
+    return Obligation(Fraction(value) * 100, kept)
