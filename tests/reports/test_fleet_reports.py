@@ -139,3 +139,7 @@ def test_capacity_split_by_site_and_month(client: TestClient) -> None:
     west = next(s for s in body["sites"] if s["site"] == "west")
     assert [p["external_gpus"] for p in west["periods"]] == ["0.0", "176.0"]
     assert body["chart"]["series"][0]["name"] == "internal"
+    # West's scheduled delivery (64 H100 on 2027-07-01) counts from the day it is expected.
+    july = report(client, "capacity-split", start=t("2027-07-01"), end=t("2027-08-01"))
+    west = next(s for s in july["sites"] if s["site"] == "west")
+    assert west["periods"][0]["supply_gpus"] == "240.0"

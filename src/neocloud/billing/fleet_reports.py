@@ -2,9 +2,10 @@
 capacity (from the capacity calendar's claims), each against the GPUs installed.
 
 **Total GPUs** of a site are its nodes in the inventory that are not retired (failed and
-in-repair nodes count: they are capacity the operator owns and is not selling), over the
-hours the site is live. The inventory is the fleet as it stands: a node's arrival date is
-not kept, so a range before a delivery landed counts the delivered nodes too.
+in-repair nodes count: they are capacity the operator owns and is not selling), plus the
+scheduled deliveries from the day they are expected, over the hours the site is live. The
+inventory is the fleet as it stands: a node's arrival date is not kept, so a range before
+a delivery landed counts the delivered nodes too.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from neocloud.billing.report_schemas import (
 )
 from neocloud.capacity.loading import live_window
 from neocloud.capacity.models import CapacityClaim
-from neocloud.capacity.timeline import Hour, at_hour
-from neocloud.fleet.models import Node, NodeState, Site
+from neocloud.capacity.timeline import Hour, at_hour, hour_of_date
+from neocloud.fleet.models import Delivery, DeliveryState, Node, NodeState, Site
 from neocloud.metering.models import UsageRollup
 
 if TYPE_CHECKING:
@@ -47,13 +48,21 @@ class Inventory:
     name: str
     gpus: int
     live: tuple[Hour, Hour]
+    arriving: tuple[tuple[Hour, int], ...] = ()
+    """Scheduled deliveries: (the hour they are expected, GPUs)."""
 
     def gpu_hours(self, a: Hour, b: Hour) -> int:
-        return self.gpus * max(0, min(b, self.live[1]) - max(a, self.live[0]))
+        """GPU-hours installed in [a, b) while the site is live (deliveries from the day
+        they are expected)."""
+        lo, hi = max(a, self.live[0]), min(b, self.live[1])
+        if hi <= lo:
+            return 0
+        arrived = sum(g * (hi - max(lo, at)) for at, g in self.arriving if at < hi)
+        return self.gpus * (hi - lo) + arrived
 
 
 def inventory(session: Session) -> list[Inventory]:
-    """Every site with its installed GPUs and live window, by name."""
+    """Every site with its installed GPUs, its scheduled deliveries and its live window."""
     gpus = dict(
         session.execute(
             sa.select(Node.site_id, sa.func.sum(Node.gpus))
@@ -61,12 +70,24 @@ def inventory(session: Session) -> list[Inventory]:
             .group_by(Node.site_id)
         ).all()
     )
+    arriving: dict[int, list[tuple[Hour, int]]] = defaultdict(list)
+    d = Delivery
+    for sid, on, count, per in session.execute(
+        sa.select(d.site_id, d.expected_on, d.nodes, d.gpus_per_node).where(
+            d.state == DeliveryState.SCHEDULED
+        )
+    ):
+        arriving[sid].append((hour_of_date(on), int(count) * int(per)))
     rows = session.execute(
         sa.select(Site.id, Site.name, Site.state, Site.live_on, Site.retired_on).order_by(Site.name)
     ).all()
     return [
         Inventory(
-            r.id, r.name, int(gpus.get(r.id) or 0), live_window(r.state, r.live_on, r.retired_on)
+            r.id,
+            r.name,
+            int(gpus.get(r.id) or 0),
+            live_window(r.state, r.live_on, r.retired_on),
+            tuple(sorted(arriving.get(r.id, []))),
         )
         for r in rows
     ]
