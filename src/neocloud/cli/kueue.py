@@ -90,10 +90,14 @@ def apply(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="the API server checks everything and stores nothing"
     ),
+    prune: bool = typer.Option(
+        True, "--prune/--no-prune", help="delete the site's objects neocloud no longer renders"
+    ),
     at: str | None = AtOpt,
     api_version: str = VersionOpt,
 ) -> None:
-    """Server-side apply one site's manifests to its cluster (field manager `neocloud`)."""
+    """Server-side apply one site's manifests to its cluster (field manager `neocloud`), then
+    delete what neocloud put there before and no longer renders (ended contracts' queues)."""
     try:
         path = cluster.kubeconfig_path(kubeconfig, os.environ)
     except cluster.KubeError as exc:
@@ -103,19 +107,35 @@ def apply(
     if len(sites) != 1:
         known = ", ".join(s["site"] for s in sites) or "none"
         fail(f"name the site this cluster runs with --site (sites: {known})")
-    requests = applying.requests(sites[0]["manifests"], dry_run=dry_run)
-    verb = "checked (dry run)" if dry_run else "applied"
+    name, manifests = sites[0]["site"], sites[0]["manifests"]
+    requests = applying.requests(manifests, dry_run=dry_run)
+    verbs = {"PATCH": "applied", "DELETE": "deleted"}
+    if dry_run:
+        verbs = {"PATCH": "would apply", "DELETE": "would delete"}
 
     def done(r: applying.ApplyRequest) -> None:
-        console.print(f"{verb} {r.what}", highlight=False)
+        console.print(f"{verbs[r.method]} {r.what}", highlight=False)
 
+    deleted = 0
     try:
         client = cluster.connect(path, context)
         with client:
-            count = cluster.send(client, requests, done)
+            applied = cluster.send(client, requests, done)
+            if prune:
+                found = cluster.list_objects(
+                    client, applying.list_requests(name, result["api_version"])
+                )
+                stale = applying.prune_requests(
+                    found, manifests, api_version=result["api_version"], dry_run=dry_run
+                )
+                deleted = cluster.send(client, stale, done)
     except cluster.KubeError as exc:
         fail(exc.message, exc.code)
-    console.print(f"{sites[0]['site']}: {count} object(s) {verb}", highlight=False)
+    console.print(
+        f"{name}: {applied} object(s) {verbs['PATCH']}, {deleted} {verbs['DELETE']}"
+        + (" (dry run: nothing stored)" if dry_run else ""),
+        highlight=False,
+    )
 
 
 def _instant(text: str) -> datetime:

@@ -15,7 +15,13 @@ import pytest
 
 from neocloud.contracts.models import ContractType as T
 from neocloud.engines.kueue import cluster
-from neocloud.engines.kueue.apply import ApplyRequest, object_path, requests
+from neocloud.engines.kueue.apply import (
+    ApplyRequest,
+    list_requests,
+    object_path,
+    prune_requests,
+    requests,
+)
 from neocloud.engines.kueue.model import AcceleratorPool, ContractAtSite, Share, SiteState
 from neocloud.engines.kueue.render import render
 
@@ -51,6 +57,7 @@ def test_the_exact_request_for_a_cluster_queue() -> None:
     cq = next(d for d in render(STATE) if d["metadata"]["name"] == "acme-h100")
     (r,) = requests([cq], dry_run=True)
     assert r == ApplyRequest(
+        what="ClusterQueue acme-h100",
         method="PATCH",
         path="/apis/kueue.x-k8s.io/v1beta2/clusterqueues/acme-h100",
         query=(*APPLY_QUERY, ("dryRun", "All")),
@@ -96,6 +103,58 @@ def test_the_exact_request_for_a_cluster_queue() -> None:
         },
     )
     assert r.what == "ClusterQueue acme-h100"
+
+
+def test_listing_finds_only_what_neocloud_put_there_for_the_site() -> None:
+    reqs = list_requests("east", "kueue.x-k8s.io/v1beta2")
+    selector = (("labelSelector", "app.kubernetes.io/managed-by=neocloud,neocloud.io/site=east"),)
+    assert [(r.method, r.path, r.query) for r in reqs] == [
+        ("GET", f"/apis/kueue.x-k8s.io/v1beta2/{plural}", selector)
+        for plural in ("localqueues", "clusterqueues", "cohorts", "resourceflavors", "topologies")
+    ]
+
+
+def test_prune_deletes_what_is_no_longer_rendered_queues_first() -> None:
+    docs = render(STATE)
+    found = {
+        "LocalQueue": [
+            {"metadata": {"name": "acme-h100", "namespace": "tenant-acme"}},
+            {"metadata": {"name": "old-contract", "namespace": "tenant-globex"}},
+        ],
+        "ClusterQueue": [
+            {"metadata": {"name": "old-contract"}},
+            {"metadata": {"name": "acme-h100"}},
+            {"metadata": {"name": "east-h100-on-demand"}},
+        ],
+        "ResourceFlavor": [{"metadata": {"name": "east-b200"}}],
+    }
+    deletes = prune_requests(found, docs, api_version="kueue.x-k8s.io/v1beta2", dry_run=True)
+    assert [(r.method, r.path, r.what) for r in deletes] == [
+        (
+            "DELETE",
+            "/apis/kueue.x-k8s.io/v1beta2/namespaces/tenant-globex/localqueues/old-contract",
+            "LocalQueue tenant-globex/old-contract",
+        ),
+        (
+            "DELETE",
+            "/apis/kueue.x-k8s.io/v1beta2/clusterqueues/old-contract",
+            "ClusterQueue old-contract",
+        ),
+        (
+            "DELETE",
+            "/apis/kueue.x-k8s.io/v1beta2/resourceflavors/east-b200",
+            "ResourceFlavor east-b200",
+        ),
+    ]
+    assert all(r.query == (("dryRun", "All"),) for r in deletes)
+    assert deletes[0].body == {
+        "apiVersion": "v1",
+        "kind": "DeleteOptions",
+        "propagationPolicy": "Background",
+    }
+    # what is rendered is never deleted, whatever the cluster holds
+    current = {d["kind"]: [d] for d in docs}
+    assert prune_requests(current, docs, api_version="kueue.x-k8s.io/v1beta2") == []
 
 
 def test_paths_of_other_versions_and_unknown_kinds() -> None:
@@ -166,7 +225,7 @@ def test_a_cluster_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None
     assert sent == []
     assert caught.value.code == 1
     assert caught.value.message.startswith(f"cannot reach {server}")
-    assert "0 object(s) applied before it" in caught.value.message
+    assert "0 object(s) done before it" in caught.value.message
 
 
 def test_a_status_message_is_shown_as_the_cluster_wrote_it() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
-from neocloud.engines.kueue.apply import ApplyRequest
+from neocloud.engines.kueue.apply import PLURALS, ApplyRequest
 
 TIMEOUT = (10.0, 60.0)
 """Seconds to connect and to wait for each answer."""
@@ -70,38 +70,58 @@ def send(
     done: Callable[[ApplyRequest], None] | None = None,
 ) -> int:
     """Send each request in order, stopping at the first refusal (later objects may refer
-    to it). Returns how many were applied; raises KubeError naming the object."""
-    k8s = _kubernetes()
-    import urllib3
-
+    to it); a DELETE of an object that is already gone counts as done. Returns how many were
+    carried out; raises KubeError naming the object."""
     count = 0
     for r in requests:
-        try:
-            client.call_api(
-                r.path,
-                r.method,
-                query_params=list(r.query),
-                header_params=dict(r.headers),
-                body=r.body,
-                auth_settings=["BearerToken"],
-                response_type="object",
-                _return_http_data_only=True,
-                _request_timeout=TIMEOUT,
-            )
-        except k8s.client.exceptions.ApiException as exc:
-            raise KubeError(
-                f"{r.what}: the cluster answered {exc.status} {exc.reason}: {_message(exc.body)}"
-                f" ({count} object(s) applied before it)"
-            ) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            host = getattr(client.configuration, "host", "the cluster")
-            raise KubeError(
-                f"cannot reach {host}: {exc} ({count} object(s) applied before it)"
-            ) from exc
+        _call(client, r, count, gone_ok=r.method == "DELETE")
         count += 1
         if done is not None:
             done(r)
     return count
+
+
+def list_objects(client: Any, requests: Iterable[ApplyRequest]) -> dict[str, list[dict[str, Any]]]:
+    """The items each list request answers, by kind (a kind the cluster does not serve, such
+    as Cohort on an older Kueue, has none)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in requests:
+        kind = r.path.rsplit("/", 1)[-1]
+        answer = _call(client, r, 0, gone_ok=True)
+        items = answer.get("items", []) if isinstance(answer, dict) else []
+        out[_KINDS.get(kind, kind)] = [i for i in items if isinstance(i, dict)]
+    return out
+
+
+_KINDS = {plural: kind for kind, plural in PLURALS.items()}
+
+
+def _call(client: Any, r: ApplyRequest, count: int, *, gone_ok: bool) -> Any:
+    k8s = _kubernetes()
+    import urllib3
+
+    try:
+        return client.call_api(
+            r.path,
+            r.method,
+            query_params=list(r.query),
+            header_params=dict(r.headers),
+            body=r.body,
+            auth_settings=["BearerToken"],
+            response_type="object",
+            _return_http_data_only=True,
+            _request_timeout=TIMEOUT,
+        )
+    except k8s.client.exceptions.ApiException as exc:
+        if gone_ok and exc.status == 404:
+            return None
+        raise KubeError(
+            f"{r.what}: the cluster answered {exc.status} {exc.reason}: {_message(exc.body)}"
+            f" ({count} object(s) done before it)"
+        ) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        host = getattr(client.configuration, "host", "the cluster")
+        raise KubeError(f"cannot reach {host}: {exc} ({count} object(s) done before it)") from exc
 
 
 def _message(body: Any) -> str:
