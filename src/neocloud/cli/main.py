@@ -22,6 +22,7 @@ from neocloud.cli.placement import (
     placement_app,
     site_drain,
 )
+from neocloud.cli.report import report
 from neocloud.cli.server import db_app, demo, serve
 from neocloud.cli.simulate import simulate
 from neocloud.cli.tenants import audit_app, tenants_app, tokens_app
@@ -73,6 +74,7 @@ sites_app.command("drain")(site_drain)
 app.command()(simulate)
 engines_app.add_typer(kueue_app, name="kueue")
 app.add_typer(engines_app, name="engines")
+app.command()(report)
 
 if __name__ == "__main__":
     app()
