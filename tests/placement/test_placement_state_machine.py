@@ -376,6 +376,13 @@ class PlacementMachine(RuleBasedStateMachine):
                 # Running without notice on a held node: only on its lender's, still lendable.
                 assert kind == "contract" and holder == lender, (node, lender, holder, kind)
                 assert lendable, f"node {node} lent by a contract that is not lendable"
+        assert (
+            self.rows(
+                "SELECT node_id FROM spot_leases WHERE ended_at IS NULL "
+                "GROUP BY node_id HAVING count(*) > 1"
+            )
+            == []
+        ), "two running leases on one node"
         # Ever: only lendable contracts lent (the API never turns lendable off).
         assert (
             self.rows(
