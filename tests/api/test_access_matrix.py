@@ -89,6 +89,8 @@ PATH_VALUES: dict[str, Any] = {
     "quote_id": None,
     "job": "a-job",
     "report": "revenue",
+    "book": "list-usd",
+    "invoice_id": None,
 }
 
 # The contract each tenant holds in the seeded world (tenant A's is PATH_VALUES["contract"]).
@@ -104,6 +106,7 @@ FOREIGN_CONTRACT = "b-reserved"
 SEED_ON_DEMAND = {**SEED_CONTRACT, "type": "on-demand", "site": "s1"}
 SEED_ON_DEMAND.pop("gpus")
 FOREIGN_JOB = "b-job"
+INVOICE_PERIOD = "2029-01"  # the seeded contracts' month: each tenant gets a draft invoice
 
 # A valid body for each route that takes one, keyed by (method, path template).
 # A str is sent as YAML, anything else as JSON.
@@ -171,6 +174,27 @@ BODIES: dict[tuple[str, str], Any] = {
         "start": "2026-01-01T00:00:00Z",
         "end": "2026-01-01T02:00:00Z",
     },
+    ("POST", "/v1/price-books"): {
+        "name": "matrix-eur",
+        "currency": "EUR",
+        "entries": [
+            {
+                "accelerator": "H100",
+                "contract_type": "on-demand",
+                "price": "3.69",
+                "valid_from": "2026-01-01T00:00:00Z",
+            }
+        ],
+    },
+    ("POST", "/v1/price-books/{book}/prices"): {
+        "accelerator": "H100",
+        "contract_type": "on-demand",
+        "price": "3.49",
+        "valid_from": "2031-01-01T00:00:00Z",
+    },
+    ("POST", "/v1/invoices/run"): {"period": INVOICE_PERIOD},
+    ("POST", "/v1/invoices/{invoice_id}/void"): {"reason": "matrix"},
+    ("POST", "/v1/invoices/{invoice_id}/credit-notes"): {"reason": "matrix"},
     ("POST", "/v1/quotes"): {
         "tenant": TENANT_A,
         "accelerator": "H100",
@@ -192,6 +216,9 @@ ALLOWED_CONFLICTS = {
     ("POST", "/v1/nodes/{node}/repair"),  # the node has not failed
     ("POST", "/v1/contracts/{contract}/reclaim"),  # the seeded contract has nothing lent
     ("POST", "/v1/jobs/{job}/finish"),  # the seeded job is queued, not running
+    ("POST", "/v1/invoices/{invoice_id}/issue"),  # the seeded draft's month is not over
+    ("POST", "/v1/invoices/{invoice_id}/pay"),  # the seeded invoice is a draft
+    ("POST", "/v1/invoices/{invoice_id}/credit-notes"),  # ... and drafts are not credited
 }
 
 
@@ -351,6 +378,8 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
                     json={"contract": f"{prefix}-od", "gpus": 1, "name": f"{prefix}-job"},
                 )
             )
+        _ok(c.post("/v1/invoices/run", json={"period": INVOICE_PERIOD}))
+        invoice_ids = {i["tenant"]: i["id"] for i in _ok(c.get("/v1/invoices"))["items"]}
         quote_ids = {
             tenant: _ok(
                 c.post("/v1/quotes", json={**BODIES[("POST", "/v1/quotes")], "tenant": tenant})
@@ -374,8 +403,14 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
             "contract": FOREIGN_CONTRACT,
             "quote_id": quote_ids[TENANT_B],
             "job": FOREIGN_JOB,
+            "invoice_id": invoice_ids[TENANT_B],
         },
-        own={**PATH_VALUES, "token_id": a_spare["id"], "quote_id": quote_ids[TENANT_A]},
+        own={
+            **PATH_VALUES,
+            "token_id": a_spare["id"],
+            "quote_id": quote_ids[TENANT_A],
+            "invoice_id": invoice_ids[TENANT_A],
+        },
     )
 
 
@@ -632,7 +667,7 @@ def test_operators_see_every_tenant(db: tuple[TestClient, sa.Engine], world: Wor
     assert c.get(f"/v1/tenants/{TENANT_B}", headers=auth).status_code == 200
 
 
-TENANT_OBJECTS = {"tenant", "token_id", "contract", "quote_id", "job"}
+TENANT_OBJECTS = {"tenant", "token_id", "contract", "quote_id", "job", "invoice_id"}
 FOREIGN_ROUTES = [
     e
     for e in V1
@@ -697,6 +732,7 @@ def test_missing_object_and_foreign_object_answer_alike(
             "contract": "no-such-contract",
             "quote_id": 999_999,
             "job": "no-such-job",
+            "invoice_id": 999_999,
         },
         world.tokens[role],
     )

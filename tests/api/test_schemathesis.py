@@ -71,6 +71,8 @@ EXISTING = {
     "contract": "acme-reserved",
     "quote_id": 1,
     "job": "acme-job",
+    "book": "list-usd",
+    "invoice_id": 1,  # acme's draft for 2029-01
     "report": "revenue",
 }
 
@@ -128,6 +130,8 @@ def seed(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> See
         assert c.post("/v1/contracts", json=od).status_code == 201
         job = {"contract": "acme-od", "gpus": 1, "name": EXISTING["job"]}
         assert c.post("/v1/jobs", json=job).status_code == 201
+        run = c.post("/v1/invoices/run", json={"period": "2029-01"})
+        assert [d["id"] for d in run.json()["documents"]] == [EXISTING["invoice_id"]], run.text
         admin_id = next(
             t["id"] for t in c.get("/v1/tokens").json()["items"] if t["role"] == "admin"
         )

@@ -17,6 +17,7 @@ from neocloud.api.schemas import Problem, problem_responses
 from neocloud.auth import service as auth_service
 from neocloud.auth.router import router as auth_router
 from neocloud.billing.report_router import router as reports_router
+from neocloud.billing.router import router as billing_router
 from neocloud.capacity.router import router as capacity_router
 from neocloud.config import Settings
 from neocloud.contracts.batching import BookingQueues
@@ -51,6 +52,7 @@ def api_router() -> APIRouter:
         metering_router,
         rollup_router,
         usage_export_router,
+        billing_router,
         kueue_router,
         reports_router,
     ):

@@ -56,6 +56,14 @@ class Permission(enum.StrEnum):
     """Read the operator's reports (revenue, backlog, utilization, ...): never a tenant's."""
     ENGINES_READ = "engines:read"
     """Read what the engines are given (Kueue manifests, Slurm configuration): operators."""
+    PRICES_READ = "prices:read"
+    """Read the price books (operators: sales quote from them)."""
+    PRICES_WRITE = "prices:write"
+    """Create price books and set prices: finance."""
+    INVOICES_READ = "invoices:read"
+    """Read invoices, credit notes and showback statements (a tenant: its own)."""
+    INVOICES_WRITE = "invoices:write"
+    """Run a billing period, issue, mark paid, void, write credit notes: finance."""
 
 
 P = Permission
@@ -91,6 +99,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.QUOTES_WRITE,
             P.JOBS_READ,
             P.REPORTS_READ,
+            P.PRICES_READ,
         }
     ),
     Role.FINANCE: frozenset(
@@ -103,6 +112,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.USAGE_READ,
             P.JOBS_READ,
             P.REPORTS_READ,
+            P.PRICES_READ,
+            P.PRICES_WRITE,
+            P.INVOICES_READ,
+            P.INVOICES_WRITE,
         }
     ),
     # Tenant roles act only inside their own tenant (enforced by the services' scoping):
@@ -119,6 +132,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.USAGE_READ,
             P.JOBS_READ,
             P.JOBS_WRITE,
+            P.INVOICES_READ,
         }
     ),
     Role.TENANT_VIEWER: frozenset(
@@ -129,6 +143,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.CONTRACTS_READ,
             P.USAGE_READ,
             P.JOBS_READ,
+            P.INVOICES_READ,
         }
     ),
 }

@@ -1,6 +1,7 @@
 """Imports every model module so that `Base.metadata` knows every table."""
 
 from neocloud.auth import models as auth_models
+from neocloud.billing import models as billing_models
 from neocloud.capacity import models as capacity_models
 from neocloud.contracts import models as contract_models
 from neocloud.db.base import Base
@@ -13,6 +14,7 @@ from neocloud.tenants import models as tenant_models
 __all__ = [
     "Base",
     "auth_models",
+    "billing_models",
     "capacity_models",
     "contract_models",
     "fleet_models",

@@ -1,0 +1,185 @@
+"""What a period's run reads, in a handful of queries whatever the number of contracts:
+the contracts in force, their claims, their usage summed per contract in the database (with
+the hour-by-hour overage above what they held), availability for the few that were degraded,
+and what earlier invoices carried (prepayment, spend)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from neocloud.billing.charges import CHARGES, Carry, ChargeKind, Held, Terms, Usage
+from neocloud.billing.credits import Availability
+from neocloud.billing.models import DocumentKind, Invoice, InvoiceLine, InvoiceStatus
+from neocloud.billing.months import Period
+from neocloud.capacity.models import CapacityClaim
+from neocloud.capacity.timeline import at_hour, hour_of
+from neocloud.contracts.models import Contract, ContractState
+from neocloud.core.timeutil import as_utc
+from neocloud.fleet.models import Accelerator
+from neocloud.metering.availability import Stretch, hourly
+from neocloud.placement.models import Degradation
+
+
+@dataclass(frozen=True)
+class Billed:
+    """A contract to rate: its row's identity, its tenant and its terms."""
+
+    id: int
+    tenant_id: int
+    terms: Terms
+
+
+def contracts(session: Session, period: Period, tenant_ids: Iterable[int] | None) -> list[Billed]:
+    """Booked and cancelled contracts whose term meets the period (a cancelled one is billed
+    up to the hour its claims were cut)."""
+    stmt = (
+        sa.select(Contract, Accelerator.name)
+        .outerjoin(Accelerator, Accelerator.id == Contract.accelerator_id)
+        .where(
+            Contract.state.in_([ContractState.BOOKED, ContractState.CANCELLED]),
+            Contract.start_at < period.end,
+            Contract.end_at > period.start,
+        )
+        .order_by(Contract.id)
+    )
+    if tenant_ids is not None:
+        stmt = stmt.where(Contract.tenant_id.in_(list(tenant_ids)))
+    out = []
+    for c, acc in session.execute(stmt):
+        terms = Terms.of(c, acc)
+        if c.state is ContractState.CANCELLED and c.cancelled_at is not None:
+            cut = _ceil_hour(as_utc(c.cancelled_at))
+            terms = Terms(**{**terms.__dict__, "end_h": max(terms.start_h, min(terms.end_h, cut))})
+        out.append(Billed(c.id, c.tenant_id, terms))
+    return out
+
+
+def claims(session: Session, ids: list[int]) -> dict[int, list[Held]]:
+    """Every claim of the contracts, over their whole terms (the committed value needs it)."""
+    out: dict[int, list[Held]] = defaultdict(list)
+    for cid, a, b, gpus in session.execute(
+        sa.select(
+            CapacityClaim.contract_id,
+            CapacityClaim.start_h,
+            CapacityClaim.end_h,
+            CapacityClaim.gpus,
+        ).where(CapacityClaim.contract_id.in_(ids))
+    ):
+        out[cid].append(Held(a, b, gpus))
+    return out
+
+
+USAGE_SQL = sa.text(
+    """
+    WITH r AS (
+        SELECT contract_id, hour, SUM(billable_gpu_seconds) AS b, SUM(measured_gpu_seconds) AS m
+        FROM usage_rollups
+        WHERE hour >= :lo AND hour < :hi
+        GROUP BY contract_id, hour
+    ), h AS (
+        SELECT r.contract_id, r.hour, r.b, r.m, COALESCE(SUM(c.gpus), 0) AS held
+        FROM r LEFT JOIN capacity_claims c
+          ON c.contract_id = r.contract_id AND c.start_h <= r.hour AND c.end_h > r.hour
+        GROUP BY r.contract_id, r.hour, r.b, r.m
+    )
+    SELECT contract_id, SUM(b), SUM(m),
+           SUM(CASE WHEN b > held * 3600 THEN b - held * 3600 ELSE 0 END),
+           MIN(CASE WHEN b > 0 THEN hour END), MAX(CASE WHEN b > 0 THEN hour END)
+    FROM h GROUP BY contract_id
+    """
+)
+"""Usage per contract over [lo, hi): billable and measured GPU-seconds summed from the hourly
+rollups, and the overage — per hour, billable above the GPUs the claims held then."""
+
+
+def usage(session: Session, period: Period) -> dict[int, Usage]:
+    rows = session.execute(USAGE_SQL, {"lo": period.start_h, "hi": period.end_h})
+    return {
+        int(cid): Usage(
+            billable_gpu_seconds=int(b or 0),
+            overage_gpu_seconds=int(over or 0),
+            measured_gpu_seconds=int(m or 0),
+            first_hour=None if first is None else int(first),
+            last_hour=None if last is None else int(last),
+        )
+        for cid, b, m, over, first, last in rows
+    }
+
+
+def availability(
+    session: Session,
+    period: Period,
+    billed: list[Billed],
+    held: dict[int, list[Held]],
+    now: datetime,
+) -> dict[int, Availability]:
+    """The period's availability of the contracts with an SLA that were degraded in it
+    (metering's hourly figures); the others were whole and earn no credit."""
+    promised = {b.id for b in billed if b.terms.sla_tier in ("standard", "premium", "critical")}
+    if not promised:
+        return {}
+    stretches: dict[int, list[Stretch]] = defaultdict(list)
+    for d in session.scalars(
+        sa.select(Degradation).where(
+            Degradation.contract_id.in_(sorted(promised)),
+            Degradation.started_at < period.end,
+            sa.or_(Degradation.ended_at.is_(None), Degradation.ended_at > period.start),
+        )
+    ):
+        stretches[d.contract_id].append(
+            Stretch(d.started_at, d.ended_at, d.contracted_gpus, d.usable_gpus)
+        )
+    out = {}
+    end = min(period.end_h, hour_of(now) + 1)
+    for cid, found in stretches.items():
+        contracted: dict[int, int] = defaultdict(int)
+        for x in held.get(cid, []):
+            for h in range(max(x.start_h, period.start_h), min(x.end_h, period.end_h)):
+                contracted[h] += x.gpus
+        hours = hourly(contracted, found, period.start_h, max(end, period.start_h), now)
+        whole = [(hour_of(h.start), h.contracted_gpus, h.availability) for h in hours]
+        whole += [(h, contracted.get(h, 0), Decimal(1)) for h in range(end, period.end_h)]
+        out[cid] = Availability.from_hours(whole)
+    return out
+
+
+def carries(session: Session, period: Period, ids: list[int]) -> dict[int, Carry]:
+    """What invoices of earlier periods (not void) billed each contract: prepayment,
+    prepayment drawn, and charges toward a commitment."""
+    if not ids:
+        return {}
+    sums: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for cid, kind, amount in session.execute(
+        sa.select(InvoiceLine.contract_id, InvoiceLine.kind, sa.func.sum(InvoiceLine.amount))
+        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(
+            Invoice.status != InvoiceStatus.VOID,
+            Invoice.kind != DocumentKind.CREDIT_NOTE,
+            Invoice.period < period.label,
+            InvoiceLine.contract_id.in_(ids),
+        )
+        .group_by(InvoiceLine.contract_id, InvoiceLine.kind)
+    ):
+        if cid is not None:
+            sums[cid][kind] += Decimal(amount)
+    spent_kinds = {k.value for k in CHARGES} | {ChargeKind.ADJUSTMENT.value}
+    return {
+        cid: Carry(
+            prepaid=s[ChargeKind.PREPAYMENT.value],
+            drawn=-s[ChargeKind.PREPAYMENT_APPLIED.value],
+            spent=sum((v for k, v in s.items() if k in spent_kinds), Decimal(0)),
+        )
+        for cid, s in sums.items()
+    }
+
+
+def _ceil_hour(value: datetime) -> int:
+    h = hour_of(value)
+    return h if at_hour(h) == value else h + 1
