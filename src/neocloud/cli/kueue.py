@@ -74,7 +74,9 @@ def render(
         output.mkdir(parents=True, exist_ok=True)
         path = output / f"{s['site']}.yaml"
         path.write_text(text)
-        err_console.print(f"wrote {path} ({len(s['manifests'])} objects)", highlight=False)
+        err_console.print(
+            f"wrote {path} ({len(s['manifests'])} objects)", highlight=False, soft_wrap=True
+        )
 
 
 @kueue_app.command("apply")

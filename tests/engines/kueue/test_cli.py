@@ -38,7 +38,7 @@ def test_render_writes_a_file_per_site_equal_to_the_golden_files(
     for path in out.iterdir():
         assert path.read_text() == (TESTDATA / path.name).read_text(), path.name
         crds.validate(yamlio.load(path.read_text()))
-    assert "east.yaml (16 objects)" in text
+    assert "east.yaml (16 objects)" in text.replace("\n", "")
 
 
 def test_render_one_site_to_stdout_checked_against_the_crds(server: str) -> None:
@@ -77,4 +77,4 @@ def test_apply_with_a_broken_kubeconfig_says_which(server: str, tmp_path: Path) 
     args = ("engines", "kueue", "apply", "--site", "east", "--kubeconfig", str(config))
     code, text = cli(server, *args, "--dry-run")
     assert code == 2
-    assert f"kubeconfig {config}" in text
+    assert f"kubeconfig {config}" in text.replace("\n", "")  # the console may wrap it

@@ -213,6 +213,11 @@ def test_at_is_rounded_down_to_its_hour(kueue_small: TestClient) -> None:
     assert r.json()["at"].startswith("2027-02-01T10:00:00")
 
 
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_an_instant_out_of_range_is_422_not_a_crash(kueue_small: TestClient, at: str) -> None:
+    problem(kueue_small.get(PATH, params={"at": at}), 422, "out of range")
+
+
 def test_unknown_site_is_404(kueue_small: TestClient) -> None:
     problem(kueue_small.get(PATH, params={"site": "nowhere"}), 404, "nowhere")
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission
-from neocloud.core.errors import Conflict
+from neocloud.core.errors import Conflict, InvalidInput
 from neocloud.core.timeutil import utcnow
 from neocloud.engines.kueue import loader, yamlio
 from neocloud.engines.kueue.model import API_GROUP, DEFAULT_API_VERSION
@@ -26,7 +26,12 @@ def manifests(
 ) -> KueueManifests:
     """What each site's Kueue should hold during the hour that holds `at` (default: now)."""
     actor.demand(Permission.ENGINES_READ)
-    start = loader.hour_start(at or utcnow())
+    try:
+        start = loader.hour_start(at or utcnow())
+    except OverflowError:
+        raise InvalidInput(
+            f"at {at}: out of range", errors=[{"loc": ["query", "at"], "msg": "out of range"}]
+        ) from None
     out = []
     for name in loader.site_names(session, site):
         state = loader.load_site(session, name, start)
