@@ -45,6 +45,7 @@ def test_demo_serves_the_scenario(tmp_path: Path) -> None:
         assert len(api.get("/v1/accelerators").json()["items"]) == 5
         assert "neocloud_fleet_gpus" in httpx.get(url + "/metrics").text
         _assert_the_usage_history(api)
+        _assert_the_invoices(api)
     # a second start keeps the data and the token
     with running(demo, env={"NEOCLOUD_DB_URL": ""}, timeout=300) as url:
         assert (tmp_path / "admin-token").read_text().strip() == token
@@ -150,3 +151,18 @@ def test_serve_runs_several_workers_on_postgresql() -> None:
             )
     finally:
         pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _assert_the_invoices(api: httpx.Client) -> None:
+    """The full months of the history are invoiced and issued: every customer has invoices
+    (the whole-site sale's a fixed fee), the training team showback statements."""
+    docs = api.get("/v1/invoices", params={"limit": 1000}).json()["items"]
+    assert {d["status"] for d in docs} == {"issued"}
+    kinds = {(d["tenant"], d["kind"]) for d in docs}
+    customers = {"meridian-labs", "codeloom", "helix-bio", "pixelforge"}
+    assert kinds == {(t, "invoice") for t in customers} | {("training", "showback")}
+    site = next(d for d in docs if d["tenant"] == "meridian-labs")
+    lines = api.get(f"/v1/invoices/{site['id']}").json()["items"]
+    assert [x["kind"] for x in lines] == ["commitment"] and "whole-site fee" in lines[0][
+        "description"
+    ]

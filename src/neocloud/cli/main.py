@@ -11,6 +11,7 @@ from neocloud.cli.common import ClientSettings
 from neocloud.cli.contracts import contracts_app
 from neocloud.cli.engines import engines_app
 from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, nodes_app, sites_app
+from neocloud.cli.invoices import invoices_app, prices_app
 from neocloud.cli.jobs import jobs_app
 from neocloud.cli.kueue import kueue_app
 from neocloud.cli.meter import meter_app
@@ -62,6 +63,8 @@ app.add_typer(capacity_app, name="capacity")
 app.add_typer(placement_app, name="placement")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(meter_app, name="meter")
+app.add_typer(invoices_app, name="invoices")
+app.add_typer(prices_app, name="prices")
 meter_app.command("rollups")(meter_rollups.rollups)
 meter_app.command("close")(meter_rollups.close)
 meter_app.command("rebuild")(meter_rollups.rebuild)

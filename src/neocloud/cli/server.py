@@ -110,6 +110,7 @@ def demo(
     reset: bool = typer.Option(False, "--reset", help="start again from an empty database"),
 ) -> None:
     """Start the API on embedded SQLite with the built-in scenario, and print how to use it."""
+    from neocloud.billing import demo as demo_billing
     from neocloud.core.timeutil import utcnow
     from neocloud.demo import scenario
     from neocloud.demo import usage as demo_usage
@@ -137,6 +138,10 @@ def demo(
             console.print("loading the demo's usage history (about a minute) ...")
             stored = demo_usage.load(session, utcnow())
             console.print(f"usage: {stored:,} usage and telemetry events stored and rolled up")
+    with transaction(factory) as session:
+        if not demo_billing.is_loaded(session):
+            issued = demo_billing.load(session, utcnow())
+            console.print(f"billing: {issued} invoices and showback statements issued")
     token = token_file.read_text().strip() if token_file.exists() else ""
     with transaction(factory) as session:
         try:
