@@ -59,30 +59,31 @@ async def ensure_stream(js: JetStreamContext, stream: str, subject: str) -> None
         await js.add_stream(StreamConfig(name=stream, subjects=[subject]))
 
 
-def raws_of(payloads: Iterable[bytes]) -> Iterator[msgspec.Raw | events.Reject]:
-    """The raw events of messages: an array message is a batch, anything else one event."""
+def raws_of(payloads: Iterable[bytes]) -> tuple[events.RawBatch, list[events.Reject]]:
+    """The raw events of messages (an array message is a batch, anything else one event),
+    with the messages they came from; an array that is not a usable batch is one reject."""
+    raws: list[msgspec.Raw] = []
+    bodies: list[bytes] = []
+    bad: list[events.Reject] = []
     for payload in payloads:
         body = payload.lstrip()
         if body.startswith(b"["):
             try:
-                yield from events.split_batch(body)
+                raws += events.split_batch(body)
             except events.BatchError as exc:
-                yield events.Reject(-1, None, f"message: {exc}")
+                bad.append(events.Reject(-1, None, f"message: {exc}"))
+                continue
         else:
-            yield msgspec.Raw(body)
+            raws.append(msgspec.Raw(body))
+        bodies.append(body)
+    return events.RawBatch(raws, bodies), bad
 
 
 def ingest_messages(
     factory: sessionmaker[Session], payloads: list[bytes], window: events.Window
 ) -> ingest.IngestResult:
     """One transaction for the events of a pull (as the operator, like an ops token)."""
-    raws: list[msgspec.Raw] = []
-    bad: list[events.Reject] = []
-    for item in raws_of(payloads):
-        if isinstance(item, events.Reject):
-            bad.append(item)
-        else:
-            raws.append(item)
+    raws, bad = raws_of(payloads)
     with factory() as session:
 
         def work() -> ingest.IngestResult:

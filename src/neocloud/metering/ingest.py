@@ -10,9 +10,9 @@ it holds across resends, restarts and API processes. Must run inside a transacti
 
 from __future__ import annotations
 
+import operator
 import os
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,10 +26,10 @@ from neocloud.auth.principal import Principal
 from neocloud.contracts.models import Contract, ContractType
 from neocloud.fleet.models import Node
 from neocloud.metering import locks, rollups, store
-from neocloud.metering.events import Parsed, Reject, Usage, Window, epoch, parse
-from neocloud.metering.hourly import NodeHourDelta, add_sample
+from neocloud.metering.events import Reject, Usages, Window, decode, epoch
+from neocloud.metering.hourly import Delta, Key, NodeHourDelta, add_sample, add_usage
 from neocloud.metering.models import ExclusionReason, UsageAdjustment
-from neocloud.metering.split import FOREVER, Piece, Span, excluded_seconds, exclusions
+from neocloud.metering.split import FOREVER, Span, covered, excluded_seconds, exclusions
 from neocloud.placement.models import Allocation, SpotLease
 
 
@@ -77,7 +77,7 @@ def ingest_batch(
     now: datetime,
     window: Window,
 ) -> IngestResult:
-    parsed = parse(raws, now=now, window=window)
+    parsed = decode(raws, now=now, window=window)
     locks.lock(session, exclusive=False)  # no exclusion is recorded meanwhile (see locks)
     rejected = parsed.rejected
     if actor.tenant_id is not None and parsed.telemetry:
@@ -86,20 +86,16 @@ def ingest_batch(
             for t in parsed.telemetry
         ]
         parsed.telemetry = []
-    contracts = _contracts(session, {u.contract for u in parsed.usage}, actor)
-    nodes = _nodes(
-        session, {u.node for u in parsed.usage} | {t.data.node for t in parsed.telemetry}
-    )
-    rows, good_usage = _usage_rows(parsed, contracts, nodes, rejected)
-    held = _held(session, good_usage, contracts, nodes)
-    windows = _windows(session, good_usage, contracts)
-    pieces = []
-    for row, u in zip(rows, good_usage, strict=True):
-        c = contracts[u.contract]
-        mine = [(r, a, b) for n, r, a, b in windows.get(c.id, ()) if n is None or n == row.node_id]
-        cut = exclusions(u.start, u.end, c.term, held.get((row.node_id, c.id), ()), mine)
-        row.billable_gpu_seconds = row.gpu_seconds - u.gpus * excluded_seconds(cut)
-        pieces.append(cut)
+    usage = parsed.usage
+    contracts = _contracts(session, set(usage.contract), actor)
+    nodes = _nodes(session, set(usage.node) | {t.data.node for t in parsed.telemetry})
+    usage = _known(usage, contracts, nodes, rejected)
+    good = len(usage)
+    batch = _batch(usage, contracts, nodes)
+    if len(batch):
+        on_demand = {c.id for c in contracts.values() if c.on_demand}
+        held = _held(session, batch, on_demand)
+        _split(batch, contracts, held, _windows(session, batch))
     telemetry = []
     for t in parsed.telemetry:
         node = nodes.get(t.data.node)
@@ -112,42 +108,48 @@ def ingest_batch(
         else:
             telemetry.append(store.TelemetryRow(node.id, t))
     ingested_at = epoch(now)
-    new_usage = store.write_usage(session, rows, pieces, ingested_at) if rows else []
+    written = store.write_usage(session, batch, ingested_at) if len(batch) else store.Written()
     new_telemetry = store.write_telemetry(session, telemetry, ingested_at) if telemetry else []
-    _roll_up(rows, pieces, new_usage, new_telemetry, nodes, session)
-    good = len(rows) + len(telemetry)
+    _roll_up(session, batch, written, new_telemetry, nodes)
+    good += len(telemetry)
     rejected.sort(key=lambda r: r.index)
     return IngestResult(
         received=len(raws),
-        accepted=len(new_usage) + len(new_telemetry),
-        duplicates=good - len(new_usage) - len(new_telemetry),
+        accepted=written.accepted + len(new_telemetry),
+        duplicates=good - written.accepted - len(new_telemetry),
         rejected=rejected,
     )
 
 
 def _roll_up(
-    rows: list[store.UsageRow],
-    pieces: list[list[Piece]],
-    new_usage: list[int],
+    session: Session,
+    batch: store.UsageBatch,
+    written: store.Written,
     new_telemetry: list[store.TelemetryRow],
     nodes: dict[str, NodeInfo],
-    session: Session,
 ) -> None:
-    """Add what was stored now (not the duplicates) to the hourly rollups."""
+    """Add what was stored now (not the duplicates) to the hourly rollups: the sums the
+    database worked out, and the other new intervals one by one (split at the hours they
+    cross, their excluded pieces by reason)."""
     where = {n.id: (n.site_id, n.accelerator_id) for n in nodes.values()}
-    rollups.add_usage_deltas(
-        session,
-        rollups.usage_deltas(
-            (
-                (rows[i].contract_id, *where[rows[i].node_id]),
-                rows[i].usage.gpus,
-                rows[i].usage.start,
-                rows[i].usage.end,
-                pieces[i],
-            )
-            for i in new_usage
-        ),
-    )
+    deltas: dict[Key, Delta] = {}
+    for hour, contract_id, node_id, gpu_seconds in written.hourly:
+        key = (hour, contract_id, *where[node_id])
+        delta = deltas.get(key)
+        if delta is None:
+            delta = deltas[key] = Delta()
+        delta.measured += gpu_seconds
+    u = batch.usage
+    for i in written.others:
+        add_usage(
+            deltas,
+            (batch.contract_id[i], *where[batch.node_id[i]]),
+            u.gpus[i],
+            u.start[i],
+            u.end[i],
+            batch.pieces.get(i, ()),
+        )
+    rollups.add_usage_deltas(session, deltas)
     samples: dict[tuple[int, int], NodeHourDelta] = {}
     for t in new_telemetry:
         d = t.sample.data
@@ -194,49 +196,95 @@ def _nodes(session: Session, names: set[str]) -> dict[str, NodeInfo]:
     }
 
 
-def _usage_rows(
-    parsed: Parsed,
+def _known(
+    usage: Usages,
     contracts: dict[str, ContractInfo],
     nodes: dict[str, NodeInfo],
     rejected: list[Reject],
-) -> tuple[list[store.UsageRow], list[Usage]]:
-    rows, good = [], []
-    for u in parsed.usage:
-        contract = contracts.get(u.contract)
+) -> Usages:
+    """The events of known contracts and nodes with no more GPUs than the node has; the
+    others are rejected, each with its reason."""
+    if not (usage.contract and usage.node):
+        return usage
+    gpus = {name: n.gpus for name, n in nodes.items()}
+    if (
+        contracts.keys() >= set(usage.contract)
+        and gpus.keys() >= set(usage.node)
+        and not any(map(operator.gt, usage.gpus, map(gpus.__getitem__, usage.node)))
+    ):
+        return usage
+    keep = []
+    for i in range(len(usage)):
+        u = usage.row(i)
         node = nodes.get(u.node)
-        if contract is None:
-            rejected.append(
-                Reject(u.index, u.id, f"data.contract: unknown contract '{u.contract}'")
-            )
+        if u.contract not in contracts:
+            reason = f"data.contract: unknown contract '{u.contract}'"
         elif node is None:
-            rejected.append(Reject(u.index, u.id, f"data.node: unknown node '{u.node}'"))
+            reason = f"data.node: unknown node '{u.node}'"
         elif u.gpus > node.gpus:
-            rejected.append(
-                Reject(
-                    u.index,
-                    u.id,
-                    f"data.gpus: {u.gpus} is more than node '{u.node}' has ({node.gpus})",
-                )
-            )
+            reason = f"data.gpus: {u.gpus} is more than node '{u.node}' has ({node.gpus})"
         else:
-            gpu_seconds = u.gpus * (u.end - u.start)
-            rows.append(
-                store.UsageRow(
-                    contract.tenant_id, contract.id, node.id, u, gpu_seconds, gpu_seconds
-                )
-            )
-            good.append(u)
-    return rows, good
+            keep.append(i)
+            continue
+        rejected.append(Reject(u.index, u.id, reason))
+    return usage.take(keep)
+
+
+def _batch(
+    usage: Usages, contracts: dict[str, ContractInfo], nodes: dict[str, NodeInfo]
+) -> store.UsageBatch:
+    tenant = {name: c.tenant_id for name, c in contracts.items()}
+    contract = {name: c.id for name, c in contracts.items()}
+    node = {name: n.id for name, n in nodes.items()}
+    measured = [g * (e - s) for g, s, e in zip(usage.gpus, usage.start, usage.end, strict=True)]
+    return store.UsageBatch(
+        usage=usage,
+        tenant_id=list(map(tenant.__getitem__, usage.contract)),
+        contract_id=list(map(contract.__getitem__, usage.contract)),
+        node_id=list(map(node.__getitem__, usage.node)),
+        gpu_seconds=measured,
+        billable_gpu_seconds=measured.copy(),
+    )
+
+
+def _split(
+    batch: store.UsageBatch,
+    contracts: dict[str, ContractInfo],
+    held: dict[tuple[int, int], list[Span]],
+    windows: dict[int, list[tuple[int | None, ExclusionReason, int, int]]],
+) -> None:
+    """Work out the excluded pieces and billable GPU-seconds of every interval. Most lie
+    inside their contract's term on a node it held throughout, with no operator's window
+    about: those are told apart in bulk, and only the others are split one by one."""
+    term = {c.id: c.term for c in contracts.values()}
+    span: dict[tuple[int, int], Span | None] = {}
+    for pair in set(zip(batch.node_id, batch.contract_id, strict=True)):
+        node_id, contract_id = pair
+        span[pair] = (
+            None if contract_id in windows else covered(term[contract_id], held.get(pair, ()))
+        )
+    u = batch.usage
+    for i, (pair, start, end) in enumerate(
+        zip(zip(batch.node_id, batch.contract_id, strict=True), u.start, u.end, strict=True)
+    ):
+        whole = span[pair]
+        if whole is not None and whole[0] <= start and end <= whole[1]:
+            continue
+        node_id, contract_id = pair
+        mine = [
+            (r, a, b) for n, r, a, b in windows.get(contract_id, ()) if n is None or n == node_id
+        ]
+        cut = exclusions(start, end, term[contract_id], held.get(pair, ()), mine)
+        if cut:
+            batch.pieces[i] = cut
+            batch.billable_gpu_seconds[i] -= u.gpus[i] * excluded_seconds(cut)
 
 
 def _windows(
-    session: Session, usage: Sequence[Usage], contracts: dict[str, ContractInfo]
+    session: Session, batch: store.UsageBatch
 ) -> dict[int, list[tuple[int | None, ExclusionReason, int, int]]]:
     """Contract id -> the operator's exclusion windows over the batch's time (node or None)."""
-    if not usage:
-        return {}
-    lo = store.at(min(u.start for u in usage))
-    hi = store.at(max(u.end for u in usage))
+    lo, hi = store.at(min(batch.usage.start)), store.at(max(batch.usage.end))
     stmt = sa.select(
         UsageAdjustment.contract_id,
         UsageAdjustment.node_id,
@@ -244,7 +292,7 @@ def _windows(
         UsageAdjustment.start_at,
         UsageAdjustment.end_at,
     ).where(
-        _in(session, UsageAdjustment.contract_id, {contracts[u.contract].id for u in usage}),
+        _in(session, UsageAdjustment.contract_id, set(batch.contract_id)),
         UsageAdjustment.start_at < hi,
         UsageAdjustment.end_at > lo,
     )
@@ -257,22 +305,17 @@ def _windows(
 
 
 def _held(
-    session: Session,
-    usage: Sequence[Usage],
-    contracts: dict[str, ContractInfo],
-    nodes: dict[str, NodeInfo],
+    session: Session, batch: store.UsageBatch, on_demand: set[int]
 ) -> dict[tuple[int, int], list[Span]]:
-    """(node id, contract id) -> the stretches during which the contract held the node."""
-    if not usage:
-        return {}
-    lo = store.at(min(u.start for u in usage))
-    hi = store.at(max(u.end for u in usage))
-    contract_ids = {contracts[u.contract].id for u in usage}
-    node_ids = {nodes[u.node].id for u in usage}
+    """(node id, contract id) -> the stretches during which the contract held the node (an
+    on-demand contract, `on_demand`, holds whichever node its jobs ran on)."""
+    lo, hi = store.at(min(batch.usage.start)), store.at(max(batch.usage.end))
+    contract_ids, node_ids = set(batch.contract_id), set(batch.node_id)
     out: dict[tuple[int, int], list[Span]] = defaultdict(list)
-    for u in usage:
-        if contracts[u.contract].on_demand:
-            out[(nodes[u.node].id, contracts[u.contract].id)] = [(0, FOREVER)]
+    if on_demand:
+        for pair in set(zip(batch.node_id, batch.contract_id, strict=True)):
+            if pair[1] in on_demand:
+                out[pair] = [(0, FOREVER)]
     allocations = sa.select(
         Allocation.node_id, Allocation.contract_id, Allocation.since, Allocation.until
     ).where(

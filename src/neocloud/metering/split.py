@@ -93,5 +93,16 @@ def carve(start: int, end: int, taken: Sequence[Piece], windows: Sequence[Window
     return out
 
 
+def covered(term: Span, held: Sequence[Span]) -> Span | None:
+    """The stretch of the term during which the contract held the node without a break, when
+    its holdings make one: an interval inside it has nothing excluded (no operator's window
+    assumed). None when the holdings have gaps (ask `exclusions`)."""
+    spans = _merge(held)
+    if len(spans) != 1:
+        return None
+    lo, hi = max(term[0], spans[0][0]), min(term[1], spans[0][1])
+    return (lo, hi) if lo < hi else None
+
+
 def excluded_seconds(pieces: Sequence[Piece]) -> int:
     return sum(p.end - p.start for p in pieces)

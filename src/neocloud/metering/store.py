@@ -1,8 +1,11 @@
 """Bulk writes of usage and telemetry rows, skipping what is already stored.
 
-PostgreSQL: the rows are COPYed into a session-temporary table (kept per connection, emptied
-at commit) and moved with one `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`, in key
-order so that concurrent batches sharing events wait for each other rather than deadlock.
+PostgreSQL: usage rows are COPYed (binary, types preset) into a session-temporary table
+(kept per connection, emptied at commit) and moved with one `INSERT … SELECT … ON
+CONFLICT DO NOTHING`, in key order so that concurrent batches sharing events wait for each
+other rather than deadlock (and, for one key, in batch order: the first event is stored). The same statement sums what the new rows add to each hour (the
+rows within one hour and with nothing excluded: nearly all of them) and returns those sums,
+and the keys and ids of the other new rows, rather than every stored key.
 SQLite: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`. Either way the unique key
 (tenant, source, event id) decides what is new, inside the caller's transaction.
 """
@@ -10,7 +13,7 @@ SQLite: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`. Either way 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from neocloud.metering.events import Telemetry, Usage
+from neocloud.metering.events import Telemetry, Usages
 from neocloud.metering.models import TelemetrySample, UsageExclusion, UsageInterval
 from neocloud.metering.split import Piece
 
@@ -26,13 +29,36 @@ Key = tuple[int, str, str]
 
 
 @dataclass(slots=True)
-class UsageRow:
-    tenant_id: int
-    contract_id: int
-    node_id: int
-    usage: Usage
-    gpu_seconds: int
-    billable_gpu_seconds: int
+class UsageBatch:
+    """Good usage events as columns, with what the ingest worked out for each: its tenant,
+    contract and node ids, measured and billable GPU-seconds, and the excluded pieces of
+    those that have any (by position). Of events sent twice in the batch the first is
+    stored, so that its exclusions go with it."""
+
+    usage: Usages
+    tenant_id: list[int]
+    contract_id: list[int]
+    node_id: list[int]
+    gpu_seconds: list[int]
+    billable_gpu_seconds: list[int]
+    pieces: dict[int, list[Piece]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.tenant_id)
+
+    def key(self, i: int) -> Key:
+        return (self.tenant_id[i], self.usage.source[i], self.usage.id[i])
+
+
+@dataclass(slots=True)
+class Written:
+    """What a write stored: how many intervals; the GPU-seconds of the new intervals that lie
+    within one hour and have nothing excluded, summed per (hour, contract id, node id); and
+    the ids of the other new intervals, by position in the batch."""
+
+    accepted: int = 0
+    hourly: list[tuple[int, int, int, int]] = field(default_factory=list)
+    others: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -49,88 +75,114 @@ def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def write_usage(
-    session: Session, rows: Sequence[UsageRow], pieces: Sequence[Sequence[Piece]], now: int
-) -> list[int]:
-    """Store the intervals not stored before, with their exclusions; return the positions
-    (in `rows`) of those stored now."""
-    # The first of events sent twice in the batch wins, so that its exclusions go with it
-    # (PostgreSQL's ON CONFLICT alone would keep one of them, but not say which).
-    first: dict[Key, int] = {}
-    for i, r in enumerate(rows):
-        first.setdefault((r.tenant_id, r.usage.source, r.usage.id), i)
-    keep = sorted(first.values())
-    kept = [rows[i] for i in keep]
-    ids = _pg_usage(session, kept, now) if _is_pg(session) else _sqlite_usage(session, kept, now)
-    new = [
-        i
-        for i, r in zip(keep, kept, strict=True)
-        if (r.tenant_id, r.usage.source, r.usage.id) in ids
-    ]
-    if any(pieces[i] for i in new):
-        _write_exclusions(session, [rows[i] for i in new], [pieces[i] for i in new], ids)
-    return new
+def write_usage(session: Session, batch: UsageBatch, now: int) -> Written:
+    """Store the intervals not stored before, with their exclusions."""
+    written = (
+        _pg_usage(session, batch, now) if _is_pg(session) else _sqlite_usage(session, batch, now)
+    )
+    cut = [i for i in written.others if i in batch.pieces]
+    if cut:
+        _write_exclusions(session, batch, cut, written.others)
+    return written
 
 
 USAGE_TEMP = """CREATE TEMP TABLE IF NOT EXISTS metering_usage_in (
     tenant_id int, contract_id int, node_id int, gpus int, start_s bigint, end_s bigint,
-    gpu_seconds bigint, billable_gpu_seconds bigint, source text, event_id text, time_s bigint
+    gpu_seconds bigint, billable_gpu_seconds bigint, source text, event_id text, time_s bigint,
+    pos int
 ) ON COMMIT DELETE ROWS"""
-USAGE_MOVE = """INSERT INTO usage_intervals (tenant_id, contract_id, node_id, gpus, start_at,
-    end_at, gpu_seconds, billable_gpu_seconds, source, event_id, event_time, ingested_at)
-SELECT tenant_id, contract_id, node_id, gpus, to_timestamp(start_s), to_timestamp(end_s),
-    gpu_seconds, billable_gpu_seconds, source, event_id, to_timestamp(time_s), to_timestamp(%s)
-FROM metering_usage_in ORDER BY tenant_id, source, event_id
-ON CONFLICT DO NOTHING"""
+USAGE_TYPES = ["int4"] * 4 + ["int8"] * 4 + ["text"] * 2 + ["int8", "int4"]
+USAGE_MOVE = """WITH new AS (
+    INSERT INTO usage_intervals (tenant_id, contract_id, node_id, gpus, start_at, end_at,
+        gpu_seconds, billable_gpu_seconds, source, event_id, event_time, ingested_at)
+    SELECT tenant_id, contract_id, node_id, gpus, to_timestamp(start_s), to_timestamp(end_s),
+        gpu_seconds, billable_gpu_seconds, source, event_id, to_timestamp(time_s),
+        to_timestamp(%(now)s)
+    FROM metering_usage_in ORDER BY tenant_id, source, event_id, pos
+    ON CONFLICT DO NOTHING
+    RETURNING id, tenant_id, source, event_id, contract_id, node_id, gpu_seconds,
+        billable_gpu_seconds, date_part('epoch', start_at)::bigint / 3600 AS first_hour,
+        (date_part('epoch', end_at)::bigint - 1) / 3600 AS last_hour
+)
+SELECT first_hour, contract_id, node_id, sum(gpu_seconds)::bigint, count(*), NULL, NULL
+FROM new WHERE first_hour = last_hour AND billable_gpu_seconds = gpu_seconds
+GROUP BY first_hour, contract_id, node_id
+UNION ALL
+SELECT NULL, NULL, NULL, id, tenant_id, source, event_id
+FROM new WHERE first_hour <> last_hour OR billable_gpu_seconds <> gpu_seconds"""
 
 
 def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _pg_usage(session: Session, rows: Sequence[UsageRow], now: int) -> dict[Key, int]:
+def _pg_usage(session: Session, batch: UsageBatch, now: int) -> Written:
+    u = batch.usage
     with _driver(session).cursor() as cur:
         cur.execute(USAGE_TEMP)
-        with cur.copy("COPY metering_usage_in FROM STDIN") as copy:
-            for r in rows:
-                u = r.usage
-                copy.write_row(
-                    (
-                        r.tenant_id,
-                        r.contract_id,
-                        r.node_id,
-                        u.gpus,
-                        u.start,
-                        u.end,
-                        r.gpu_seconds,
-                        r.billable_gpu_seconds,
-                        u.source,
-                        u.id,
-                        u.time,
-                    )
-                )
-        cur.execute(USAGE_MOVE + " RETURNING tenant_id, source, event_id, id", (now,))
-        return {(t, s, e): i for t, s, e, i in cur.fetchall()}
+        with cur.copy("COPY metering_usage_in FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(USAGE_TYPES)
+            for row in zip(
+                batch.tenant_id,
+                batch.contract_id,
+                batch.node_id,
+                u.gpus,
+                u.start,
+                u.end,
+                batch.gpu_seconds,
+                batch.billable_gpu_seconds,
+                u.source,
+                u.id,
+                u.time,
+                range(len(batch)),
+                strict=True,
+            ):
+                copy.write_row(row)
+        cur.execute(USAGE_MOVE, {"now": now})
+        out = Written()
+        ids: dict[Key, int] = {}
+        for hour, contract_id, node_id, value, count_or_tenant, source, event_id in cur:
+            if hour is None:
+                ids[(count_or_tenant, source, event_id)] = value
+            else:
+                out.hourly.append((hour, contract_id, node_id, value))
+                out.accepted += count_or_tenant
+    out.accepted += len(ids)
+    out.others = _positions(batch, ids)
+    return out
 
 
-def _sqlite_usage(session: Session, rows: Sequence[UsageRow], now: int) -> dict[Key, int]:
+def _positions(batch: UsageBatch, ids: dict[Key, int]) -> dict[int, int]:
+    """Position in the batch -> id, for the stored keys `ids` (the first of the events with
+    one key is the one stored)."""
+    out: dict[int, int] = {}
+    if ids:
+        ids = dict(ids)
+        for i in range(len(batch)):
+            if (id_ := ids.pop(batch.key(i), None)) is not None:
+                out[i] = id_
+    return out
+
+
+def _sqlite_usage(session: Session, batch: UsageBatch, now: int) -> Written:
     ingested = at(now)
+    u = batch.usage
     values = [
         {
-            "tenant_id": r.tenant_id,
-            "contract_id": r.contract_id,
-            "node_id": r.node_id,
-            "gpus": r.usage.gpus,
-            "start_at": at(r.usage.start),
-            "end_at": at(r.usage.end),
-            "gpu_seconds": r.gpu_seconds,
-            "billable_gpu_seconds": r.billable_gpu_seconds,
-            "source": r.usage.source,
-            "event_id": r.usage.id,
-            "event_time": at(r.usage.time),
+            "tenant_id": batch.tenant_id[i],
+            "contract_id": batch.contract_id[i],
+            "node_id": batch.node_id[i],
+            "gpus": u.gpus[i],
+            "start_at": at(u.start[i]),
+            "end_at": at(u.end[i]),
+            "gpu_seconds": batch.gpu_seconds[i],
+            "billable_gpu_seconds": batch.billable_gpu_seconds[i],
+            "source": u.source[i],
+            "event_id": u.id[i],
+            "event_time": at(u.time[i]),
             "ingested_at": ingested,
         }
-        for r in rows
+        for i in range(len(batch))
     ]
     table = sa.Table(UsageInterval.__tablename__, UsageInterval.metadata)
     # One statement compiled once and run for every row (SQLAlchemy batches it into
@@ -141,26 +193,24 @@ def _sqlite_usage(session: Session, rows: Sequence[UsageRow], now: int) -> dict[
         .on_conflict_do_nothing()
         .returning(table.c.tenant_id, table.c.source, table.c.event_id, table.c.id)
     )
-    return {(t, s, e): i for t, s, e, i in session.execute(stmt, values)}
+    ids = {(t, s, e): i for t, s, e, i in session.execute(stmt, values)}
+    return Written(accepted=len(ids), others=_positions(batch, ids))
 
 
 def _write_exclusions(
-    session: Session,
-    rows: Sequence[UsageRow],
-    pieces: Sequence[Sequence[Piece]],
-    ids: dict[Key, int],
+    session: Session, batch: UsageBatch, rows: Sequence[int], ids: dict[int, int]
 ) -> None:
     values = [
         {
-            "interval_id": ids[(r.tenant_id, r.usage.source, r.usage.id)],
-            "contract_id": r.contract_id,
+            "interval_id": ids[i],
+            "contract_id": batch.contract_id[i],
             "reason": p.reason,
             "start_at": at(p.start),
             "end_at": at(p.end),
-            "gpu_seconds": r.usage.gpus * (p.end - p.start),
+            "gpu_seconds": batch.usage.gpus[i] * (p.end - p.start),
         }
-        for r, cut in zip(rows, pieces, strict=True)
-        for p in cut
+        for i in rows
+        for p in batch.pieces[i]
     ]
     if values:
         session.execute(sa.insert(UsageExclusion), values)
