@@ -228,3 +228,15 @@ def test_tenants_see_only_their_own(world: World) -> None:
     assert r.status_code == 404
     r = w.c.post("/v1/invoices/run", json={"period": "2026-11"}, headers=auth)
     assert r.status_code == 403
+
+
+def test_overage_above_the_reservation_at_the_list_on_demand_rate(world: World) -> None:
+    w = world
+    # acme holds 16 GPUs; one hour ran 20: 4 GPU-hours above, at the list book's H100
+    # on-demand 3.99 = 15.96 (the take-or-pay is billed whatever ran)
+    w.use("acme-res", at("2026-11-07T05:00"), 20 * 3600)
+    w.use("acme-res", at("2026-11-07T06:00"), 16 * 3600)
+    run(w)
+    lines = by_contract(doc(w, "acme"))
+    assert lines[("acme-res", "overage")] == D("15.96")
+    assert lines[("acme-res", "commitment")] == D("28800.00")

@@ -91,7 +91,7 @@ def run(
             "correct an invoice with a credit note; late usage goes on the next period"
         )
     _delete(session, [d.id for d in drafts])
-    documents = _write(session, actor, p, scope, pending)
+    documents = _write(session, actor, p, scope, pending, now)
     audit.record(
         session,
         actor,
@@ -114,7 +114,7 @@ def charges(session: Session, p: Period, tenant_ids: list[int], now: datetime) -
     billed = loading.contracts(session, p, tenant_ids)
     ids = [b.id for b in billed]
     held = loading.claims(session, ids)
-    used = loading.usage(session, p) if billed else {}
+    used = loading.usage(session, p, held) if billed else {}
     available = loading.availability(session, p, billed, held, now)
     carried = loading.carries(session, p, ids)
     books = Books(session)
@@ -141,33 +141,42 @@ def _write(
     p: Period,
     scope: dict[int, Tenant],
     pending: list[Pending],
+    now: datetime,
 ) -> list[Invoice]:
     groups: dict[tuple[int, str], list[Pending]] = defaultdict(list)
     for x in pending:
         groups[(x.tenant_id, x.currency)].append(x)
-    documents: list[Invoice] = []
-    for (tid, currency), items in sorted(groups.items()):
+    heads: list[dict[str, Any]] = []
+    for tid, currency in sorted(groups):
         kind = (
             DocumentKind.SHOWBACK
             if scope[tid].kind is TenantKind.INTERNAL
             else DocumentKind.INVOICE
         )
-        documents.append(
-            Invoice(
-                tenant_id=tid,
-                kind=kind,
-                status=InvoiceStatus.DRAFT,
-                period=p.label,
-                period_start=p.start,
-                period_end=p.end,
-                currency=currency,
-                total=money.total(x.charge.amount for x in items),
-                standing_key=f"{tid}:{p.label}:{currency}:{kind.value}",
-                created_by=actor.name,
+        heads.append(
+            {
+                "tenant_id": tid,
+                "kind": kind,
+                "status": InvoiceStatus.DRAFT,
+                "period": p.label,
+                "period_start": p.start,
+                "period_end": p.end,
+                "currency": currency,
+                "total": money.total(x.charge.amount for x in groups[(tid, currency)]),
+                "standing_key": f"{tid}:{p.label}:{currency}:{kind.value}",
+                "created_by": actor.name,
+                "created_at": now,
+            }
+        )
+    documents: list[Invoice] = (
+        list(
+            session.scalars(
+                sa.insert(Invoice).returning(Invoice, sort_by_parameter_order=True), heads
             )
         )
-    session.add_all(documents)
-    session.flush()
+        if heads
+        else []
+    )
     rows: list[dict[str, Any]] = []
     for doc, (_, items) in zip(documents, sorted(groups.items()), strict=True):
         items.sort(key=lambda x: (x.charge.contract, x.for_period, ORDER[x.charge.kind]))

@@ -69,7 +69,7 @@ def _for_period(
         return []
     ids = [b.id for b in billed]
     held = loading.claims(session, ids)
-    used = loading.usage(session, q)
+    used = loading.usage(session, q, held)
     amounts: dict[int, Decimal] = defaultdict(Decimal)
     seconds: dict[int, int] = defaultdict(int)
     for cid, amount, source in session.execute(
