@@ -38,16 +38,24 @@ def cells(
         if ob is None or ob.end <= lo or ob.start >= hi:
             continue
         sites = {s.site for s in ob.spans}
-        for i, (a, b) in enumerate(spans):
-            a, b = max(a, ob.start), min(b, as_of, ob.end)
+        only = next(iter(sites)) if len(sites) == 1 else None
+        # Each period's edges cut to the contract's life and as_of; one mark per edge.
+        edges = [(max(a, ob.start), min(b, as_of, ob.end)) for a, b in spans]
+        marks: dict[Hour, int] = {}
+        for i, (a, b) in enumerate(edges):
             if b <= a:
                 continue
-            if len(sites) == 1:
-                amount = ob.amount(a, b)
-                parts = {next(iter(sites)): amount} if amount else {}
+            for t in (a, b):
+                if t not in marks:
+                    marks[t] = ob.recognized(t)
+            amount = marks[b] - marks[a]
+            if not amount:
+                continue
+            if only is not None:
+                out.append(Cell(c, i, only, amount, True))
             else:
-                parts = ob.by_site(a, b)
-            out.extend(Cell(c, i, site, cents, True) for site, cents in parts.items())
+                parts = ob.split(a, b, amount)
+                out.extend(Cell(c, i, site, cents, True) for site, cents in parts.items())
     usage = [c for c in contracts if c.obligation is None]
     for contract, period, site, cents in consumption.recognized(session, usage, spans, as_of):
         out.append(Cell(contract, period, site, cents, False))

@@ -125,12 +125,16 @@ class Obligation:
 
     def by_site(self, a: Hour, b: Hour) -> dict[str, int]:
         """Cents earned in [a, b), per site (sums to `amount(a, b)` exactly)."""
+        return self.split(a, b, self.amount(a, b))
+
+    def split(self, a: Hour, b: Hour, amount: int) -> dict[str, int]:
+        """`amount` (what [a, b) earns) split across sites by the weight each held then."""
         weights: dict[str, int] = {}
         for s in self.spans:
             w = s.before(b) - s.before(a)
             if w:
                 weights[s.site] = weights.get(s.site, 0) + w
-        return allocate(self.amount(a, b), weights)
+        return allocate(amount, weights)
 
     def schedule(self, bounds: Iterable[Hour]) -> list[int]:
         """Cents earned in each period between consecutive `bounds` (ascending)."""
