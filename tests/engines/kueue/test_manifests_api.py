@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from neocloud.engines.kueue import yamlio
 from neocloud.engines.kueue.crds import CrdSchemas
-from tests.contracts.world import problem
+from tests.contracts.world import book, problem
 from tests.engines.kueue.world import AT
 from tests.golden import assert_golden
 
@@ -205,6 +205,41 @@ def test_a_cancelled_contract_gives_its_gpus_back_to_the_pool(kueue_small: TestC
     east = quotas(manifests(kueue_small, "east"))
     assert "acme-h100" not in east
     assert east["east-h100-on-demand"]["east-h100"]["nominalQuota"] == 64
+
+
+def test_a_contract_on_gpus_still_to_be_delivered_gets_a_flavor_without_nodes(
+    kueue_small: TestClient, crds: CrdSchemas
+) -> None:
+    delivery = {
+        "name": "north-b200",
+        "site": "north",
+        "fabric": "nb",
+        "accelerator": "B200",
+        "nodes": 2,
+        "gpus_per_node": 8,
+        "power_kw_per_node": "14",
+        "expected_on": "2028-02-01",
+    }
+    assert kueue_small.post("/v1/deliveries", json=delivery).status_code == 201
+    term = {"start": "2028-03-01T00:00:00Z", "end": "2028-04-01T00:00:00Z"}
+    book(
+        kueue_small,
+        name="acme-b200",
+        tenant="acme",
+        type="reserved",
+        accelerator="B200",
+        gpus=16,
+        site="north",
+        **term,
+    )
+    docs = manifests(kueue_small, "north", at="2028-03-02T00:00:00Z")
+    crds.validate(docs)
+    assert quotas(docs)["acme-b200"]["north-b200"]["nominalQuota"] == 16
+    assert quotas(docs)["north-b200-on-demand"]["north-b200"]["nominalQuota"] == 0
+    assert by_name(docs, "ResourceFlavor", "north-b200")["spec"]["nodeLabels"] == {
+        "neocloud.io/site": "north",
+        "neocloud.io/accelerator": "B200",
+    }
 
 
 def test_at_is_rounded_down_to_its_hour(kueue_small: TestClient) -> None:

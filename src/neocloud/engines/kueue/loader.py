@@ -56,7 +56,13 @@ def load_site(session: Session, site: str, at: datetime) -> SiteState:
     start = hour_start(at)
     hour = hour_of(start)
     pools = _pools(session, site_id)
-    holding = _holdings(session, site_id, hour, {p.name: p.gpus for p in pools})
+    vendors: dict[str, str] = {}
+    holding = _holdings(session, site_id, hour, {p.name: p.gpus for p in pools}, vendors)
+    # A claim on an accelerator with no nodes here yet (a delivery the calendar already
+    # counts): its flavor exists, matching no node until they arrive.
+    known = {p.name for p in pools}
+    pools += [AcceleratorPool(a, v, 0) for a, v in sorted(vendors.items()) if a not in known]
+    pools.sort(key=lambda p: p.name)
     shared = _shared(session, site, site_id, start, [p.name for p in pools])
     return SiteState(
         site=site,
@@ -88,9 +94,10 @@ def _pools(session: Session, site_id: int) -> list[AcceleratorPool]:
 
 
 def _holdings(
-    session: Session, site_id: int, hour: int, supply: dict[str, int]
+    session: Session, site_id: int, hour: int, supply: dict[str, int], vendors: dict[str, str]
 ) -> list[ContractAtSite]:
-    """Contracts with claims in force at the site, their GPUs per accelerator and floors."""
+    """Contracts with claims in force at the site, their GPUs per accelerator and floors
+    (`vendors` gets each accelerator they hold, with its vendor)."""
     rows = session.execute(
         sa.select(
             Contract.id,
@@ -99,6 +106,7 @@ def _holdings(
             Contract.type,
             Contract.lendable,
             Accelerator.name,
+            Accelerator.vendor,
             sa.func.sum(CapacityClaim.gpus),
         )
         .join(Contract, Contract.id == CapacityClaim.contract_id)
@@ -117,12 +125,14 @@ def _holdings(
             Contract.type,
             Contract.lendable,
             Accelerator.name,
+            Accelerator.vendor,
         )
     )
     floors = _floors(session, site_id, hour, supply)
     shares: dict[int, list[Share]] = defaultdict(list)
     heads: dict[int, tuple[str, str, ContractType, bool]] = {}
-    for cid, name, tenant, type_, lendable, accelerator, gpus in rows:
+    for cid, name, tenant, type_, lendable, accelerator, vendor, gpus in rows:
+        vendors[accelerator] = vendor
         heads[cid] = (name, tenant, ContractType(type_), bool(lendable))
         floor = floors.get((cid, accelerator), 0)
         shares[cid].append(Share(accelerator, int(gpus), floor))
