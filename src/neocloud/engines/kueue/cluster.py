@@ -4,6 +4,10 @@ The `kubernetes` package is an optional extra (`pip install 'neocloud[kube]'`): 
 machine that applies needs it, and it brings a dozen packages the control plane itself does
 not use. It is imported when a command needs it.
 
+Requests go through `ApiClient.call_api` exactly as `apply.py` built them (method, path,
+query, headers, body), rather than through the typed or dynamic APIs, which pick their own
+content types and paths: what the tests check is what is sent.
+
 A kubeconfig must be named (`--kubeconfig` or KUBECONFIG): neocloud does not fall back to
 ~/.kube/config, so a forgotten context cannot send a site's queues to the wrong cluster.
 """
