@@ -55,7 +55,7 @@ def report(
     _headline(data)
     draw(data["chart"])
     if png is not None:
-        console.print(f"chart written to {png}")
+        typer.echo(f"chart written to {png}")
 
 
 def _write_png(ctx: typer.Context, name: str, params: dict[str, Any], path: Path) -> None:
