@@ -17,10 +17,15 @@ What it measures (each path for `--seconds`, default 60):
 - baseline: the same rows (the tuples the ingest path COPYs) COPYed into an unindexed,
   unconstrained table, in one transaction, in this process.
 
-Each path starts from an empty `usage_intervals` table. Deduplication is on in both paths (the unique key on (tenant, source, event id), `ON
-CONFLICT DO NOTHING`). Targets: >= 100,000 events/s on the best path and >= 40% of the raw
-COPY rate. Peak memory: the largest resident set (VmHWM) of the server's workers, of the
-consumer, and of this process.
+Each path starts from an empty `usage_intervals` table. Deduplication is on in both paths
+(the unique key on (tenant, source, event id), `ON CONFLICT DO NOTHING`). Targets: >= 100,000
+events/s on the best path and >= 40% of the raw COPY rate. Peak memory: the largest resident
+set (VmHWM) of the server's workers, of the consumer, and of this process.
+
+Where the time goes: for each path, the CPU time per 10,000-event batch of the Python
+processes (server workers or consumers), of their PostgreSQL backends and of the clients
+(this process), read from /proc over the measured stretch, and how busy the machine's CPUs
+were in all (`machine_busy_pct`; what the benchmark itself did not use was others' work).
 
     .venv/bin/python bench/ingest.py               # about 3 minutes
     .venv/bin/python bench/ingest.py --seconds 10  # a quick look
@@ -96,6 +101,65 @@ def hwm_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process has used, in seconds; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine so far."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def backends(db: str) -> list[int]:
+    """The PostgreSQL backends connected to the benchmark's database (but this one)."""
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+class CpuMeter:
+    """CPU time of groups of processes over a stretch, per batch of events."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dict[int, tuple[float, float]]] = {}
+        self.machine = machine_ticks()
+
+    def sample(self, group: str, pids: list[int]) -> None:
+        """The CPU time of `pids` now; one not seen at the start started since (from 0)."""
+        known = self.seen.setdefault(group, {})
+        for pid in pids:
+            if (now := cpu_s(pid)) > 0:
+                known[pid] = (known[pid][0] if pid in known else 0.0, now)
+
+    def start(self, group: str, pids: list[int]) -> None:
+        self.seen[group] = {pid: (cpu_s(pid), cpu_s(pid)) for pid in pids}
+
+    def per_batch_ms(self, events: int) -> dict[str, float]:
+        batches = max(events / BATCH, 1e-9)
+        out = {
+            group: round(1000 * sum(b - a for a, b in known.values()) / batches, 1)
+            for group, known in self.seen.items()
+        }
+        busy, total = machine_ticks()
+        out["machine_busy_pct"] = round(
+            100 * (busy - self.machine[0]) / max(total - self.machine[1], 1), 1
+        )
+        return out
 
 
 def children(pid: int) -> list[int]:
@@ -194,7 +258,9 @@ class Counter:
             return b"%010d" % self.n
 
 
-def bench_api(base: str, body: bytes, seconds: float, clients: int) -> dict[str, Any]:
+def bench_api(
+    base: str, body: bytes, seconds: float, clients: int, db: str, workers: list[int]
+) -> dict[str, Any]:
     port = int(base.rsplit(":", 1)[1])
     counter = Counter()
     latencies: list[float] = []
@@ -224,13 +290,23 @@ def bench_api(base: str, body: bytes, seconds: float, clients: int) -> dict[str,
                     errors.append(str(out["rejected"][:3]))
         conn.close()
 
+    meter = CpuMeter()
+    meter.start("python_ms", workers)
+    meter.start("postgresql_ms", backends(db))
+    meter.start("clients_ms", [os.getpid()])
     began = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
+    while any(t.is_alive() for t in threads):
+        meter.sample("postgresql_ms", backends(db))  # connections the pool opens meanwhile
+        time.sleep(0.5)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - began
+    meter.sample("python_ms", workers)
+    meter.sample("postgresql_ms", backends(db))
+    meter.sample("clients_ms", [os.getpid()])
     if errors:
         raise RuntimeError(f"api path failed: {errors[:3]}")
     return {
@@ -244,6 +320,7 @@ def bench_api(base: str, body: bytes, seconds: float, clients: int) -> dict[str,
             "p99": round(1000 * percentile(latencies, 0.99), 1),
         },
         "seconds": round(elapsed, 1),
+        "cpu_per_batch": meter.per_batch_ms(accepted[0]),
     }
 
 
@@ -319,14 +396,20 @@ def bench_bus(
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError(logs[0].read_text()[-3000:])
             time.sleep(0.05)
+        meter = CpuMeter()
+        meter.start("python_ms", [p.pid for p in procs])
+        meter.start("postgresql_ms", backends(db))
         t0, n0 = time.monotonic(), rows(db)
         stop = t0 + seconds
         n1 = n0
         while time.monotonic() < stop and n1 - before < events:
             time.sleep(0.2)
             peak = max([peak] + [hwm_kib(p.pid) for p in procs])
+            meter.sample("postgresql_ms", backends(db))
             n1 = rows(db)
         t1 = time.monotonic()
+        meter.sample("python_ms", [p.pid for p in procs])
+        meter.sample("postgresql_ms", backends(db))
         peak = max([peak] + [hwm_kib(p.pid) for p in procs])
         for p in procs:
             p.terminate()
@@ -350,6 +433,7 @@ def bench_bus(
         "drained": n1 - before >= events,
         "consumers": consumers,
         "consumer_peak_rss_mib": round(peak / 1024),
+        "cpu_per_batch": meter.per_batch_ms(n1 - n0),
     }
 
 
@@ -402,6 +486,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--nats", default="nats://127.0.0.1:4222")
     args = parser.parse_args()
+    load = round(os.getloadavg()[0], 2)
 
     with database(args.pg_url) as db:
         from neocloud.db.migrate import upgrade
@@ -413,7 +498,8 @@ def main() -> None:
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
             api_body = template(pairs, BATCH, start)
             log(f"api: {args.clients} clients for {args.seconds:g} s")
-            api = bench_api(base, api_body, args.seconds, args.clients)
+            workers = children(proc.pid)
+            api = bench_api(base, api_body, args.seconds, args.clients, db, workers)
             api["server_peak_rss_mib"] = round(
                 max([hwm_kib(p) for p in children(proc.pid)] or [0]) / 1024
             )
@@ -449,6 +535,7 @@ def main() -> None:
         },
         "bench_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "cpus": os.cpu_count(),
+        "loadavg_at_start": load,
     }
     print(json.dumps(result, indent=2))
 

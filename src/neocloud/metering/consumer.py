@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 import nats
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
@@ -125,38 +127,71 @@ async def consume(
             max_ack_pending=max(1000, 4 * max_messages),
         )
         sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
-        idle_since = time.monotonic()
-        while not stop.is_set():
+
+        async def pull() -> list[Msg]:
             try:
-                msgs = await sub.fetch(max_messages, timeout=1.0)
+                return await sub.fetch(max_messages, timeout=1.0)
             except (NatsTimeout, TimeoutError):  # the client raises either when none came
-                if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                return []
+
+        idle_since = time.monotonic()
+        # The next pull is under way while a batch is ingested (the ingest waits mostly on
+        # the database); what it brings is ingested next, or handed back at the end.
+        next_pull: asyncio.Future[list[Msg]] | None = asyncio.ensure_future(pull())
+        try:
+            while next_pull is not None:
+                msgs = await next_pull
+                next_pull = None
+                if stop.is_set():
+                    await _nak(msgs)
                     break
-                continue
-            idle_since = time.monotonic()
-            began = time.perf_counter()
-            result = await asyncio.to_thread(
-                ingest_messages, factory, [m.data for m in msgs], window
-            )
-            for m in msgs:
-                await m.ack()
-            await nc.flush()
-            stats.batch_seconds.append(time.perf_counter() - began)
-            stats.messages += len(msgs)
-            stats.batches += 1
-            stats.events += result.received
-            stats.accepted += result.accepted
-            stats.duplicates += result.duplicates
-            stats.rejected += len(result.rejected)
-            for reject in result.rejected[:20]:
-                log.warning("rejected event %s (#%d): %s", reject.id, reject.index, reject.reason)
+                next_pull = asyncio.ensure_future(pull())
+                if not msgs:
+                    if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                began = time.perf_counter()
+                result = await asyncio.to_thread(
+                    ingest_messages, factory, [m.data for m in msgs], window
+                )
+                for m in msgs:
+                    await m.ack()
+                await nc.flush()
+                stats.batch_seconds.append(time.perf_counter() - began)
+                stats.messages += len(msgs)
+                stats.batches += 1
+                stats.events += result.received
+                stats.accepted += result.accepted
+                stats.duplicates += result.duplicates
+                stats.rejected += len(result.rejected)
+                for reject in result.rejected[:20]:
+                    log.warning(
+                        "rejected event %s (#%d): %s", reject.id, reject.index, reject.reason
+                    )
+        finally:
+            # Messages pulled and not ingested go back at once rather than after --ack-wait
+            # (best effort: if this fails they come back after it all the same).
+            if next_pull is not None:
+                with contextlib.suppress(Exception):
+                    await _nak(await next_pull)
+            with contextlib.suppress(Exception):
+                await nc.flush()
     finally:
         await nc.close()  # acks are flushed after each batch; drain would wait on the pull
     return stats
 
 
+async def _nak(msgs: list[Msg]) -> None:
+    for m in msgs:
+        await m.nak()
+
+
 def run(factory: sessionmaker[Session], **kwargs: object) -> ConsumeStats:
     """`consume` until SIGINT or SIGTERM (the batch in hand is finished and acknowledged)."""
+    # What exists once started (modules, the ORM's mappings) lives as long as the process:
+    # leaving it out of the collector's full passes keeps them short.
+    gc.freeze()
 
     async def main() -> ConsumeStats:
         stop = asyncio.Event()
