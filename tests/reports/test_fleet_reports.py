@@ -15,7 +15,7 @@ from neocloud.capacity.timeline import hour_of
 from neocloud.metering import rollups
 from tests.contracts.world import ACME, GLOBEX, INTERNAL, book, build, reserved, t
 from tests.metering.conftest import World
-from tests.metering.helpers import iso, now_s, post, usage
+from tests.metering.helpers import iso, now_s, parse, post, usage
 from tests.reports.test_money_reports import report
 
 SHARE = Decimal("0.0001")
@@ -143,3 +143,47 @@ def test_capacity_split_by_site_and_month(client: TestClient) -> None:
     july = report(client, "capacity-split", start=t("2027-07-01"), end=t("2027-08-01"))
     west = next(s for s in july["sites"] if s["site"] == "west")
     assert west["periods"][0]["supply_gpus"] == "240.0"
+
+
+def test_a_reserved_contract_without_take_or_pay_earns_on_consumption(world: World) -> None:
+    """Rated as its invoices are: the usage it ran at its price, no commitment; so nothing of
+    it is ratable, and nothing is left in backlog."""
+    c, h = world.c, this_hour()
+    booked = c.post(
+        "/v1/contracts",
+        json={
+            "name": "acme-flex",
+            "tenant": ACME,
+            "type": "reserved",
+            "accelerator": "H100",
+            "gpus": 8,
+            "unit": "node",
+            "site": "east",
+            "start": iso(h),
+            "end": iso(h + timedelta(days=30)),
+            "price": "3.60",
+            "take_or_pay": False,
+        },
+    )
+    assert booked.status_code == 201, booked.text
+    placed = c.post("/v1/placement/reconcile", json={})
+    assert placed.status_code == 200, placed.text
+    nodes = c.get("/v1/contracts/acme-flex/allocation").json()["nodes"]
+    node, since = nodes[0]["name"], parse(nodes[0]["since"])
+    # 8 GPUs for 60 s on its own node: 480 GPU-seconds at $3.60 an hour = $0.48.
+    post(
+        c,
+        [usage("acme-flex", node, 8, since + timedelta(seconds=1), since + timedelta(seconds=61))],
+    )
+    train = c.get(f"/v1/contracts/{world.contract}").json()
+    params = {
+        "start": iso(h),
+        "end": iso(h + timedelta(hours=1)),
+        "as_of": iso(h + timedelta(hours=1)),
+    }
+    body = report(c, "revenue", **params)
+    assert body["consumption"] == "0.48"
+    # The take-or-pay reservation earns its hour ratably: 16 GPUs at its price.
+    assert Decimal(body["ratable"]) == (16 * Decimal(train["price"])).quantize(Decimal("0.01"))
+    backlog = report(c, "backlog", as_of=iso(h + timedelta(hours=1)))
+    assert "acme-flex" not in {r["contract"] for r in backlog["contracts"]}

@@ -14,14 +14,15 @@ are exact (fractions of a cent kept) until recognition rounds them (`revenue`).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from neocloud.billing.charges import Terms
+from neocloud.billing.charges import Held, Terms
 from neocloud.billing.revenue import Obligation, Span, ratable
 from neocloud.capacity.models import CapacityClaim
 from neocloud.capacity.timeline import HOURS_PER_MONTH, Hour, hour_of
@@ -29,8 +30,15 @@ from neocloud.contracts.models import Contract, ContractState, ContractType, Pri
 from neocloud.fleet.models import Accelerator, Site
 from neocloud.tenants.models import Tenant, TenantKind
 
-RATABLE = frozenset({ContractType.RESERVED, ContractType.DEDICATED_SITE, ContractType.INTERNAL})
-"""Types recognized over their term; the others are recognized on consumption."""
+
+def is_ratable(terms: Terms) -> bool:
+    """Recognized over the term: what rating bills as a commitment (take-or-pay capacity —
+    reserved by default, dedicated sites, internal showback — and fees per month or per
+    MW-month). On-demand, spot and a reserved contract without take-or-pay are recognized
+    on consumption."""
+    return terms.type.holds_capacity and (
+        terms.takes_or_pays or terms.price_model is not PriceModel.PER_GPU_HOUR
+    )
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class Booked:
 
     id: int
     name: str
+    tenant_id: int
     tenant: str
     internal: bool
     """The tenant is one of the operator's own teams: its figures are showback, kept apart
@@ -49,9 +58,11 @@ class Booked:
     end: Hour
     site: str | None
     obligation: Obligation | None
-    """None for the types recognized on consumption."""
-    terms: Terms | None = None
-    """What rating needs, for the types recognized on consumption."""
+    """None for the contracts recognized on consumption."""
+    terms: Terms
+    """What rating needs (the term of a cancelled contract ends where its claims were cut)."""
+    held: tuple[Held, ...] = ()
+    """Its capacity claims (rating reads them for the overage above them)."""
 
 
 def load(session: Session, *, currency: str) -> list[Booked]:
@@ -64,25 +75,27 @@ def load(session: Session, *, currency: str) -> list[Booked]:
         .where(Contract.state != ContractState.QUOTED, Contract.currency == currency)
         .order_by(Contract.id)
     ).all()
-    ratable_ids = [c.id for c, _, _, _ in rows if c.type in RATABLE]
+    holding = [c.id for c, _, _, _ in rows if c.type.holds_capacity]
     claims: dict[int, list[Span]] = defaultdict(list)
-    if ratable_ids:
+    if holding:
         k = CapacityClaim
         for cid, sid, a, b, gpus in session.execute(
             sa.select(k.contract_id, k.site_id, k.start_h, k.end_h, k.gpus).where(
-                k.contract_id.in_(ratable_ids)
+                k.contract_id.in_(holding)
             )
         ):
             claims[cid].append(Span(sites.get(sid, str(sid)), a, b, gpus))
     out = []
     for c, tenant, kind, accelerator in rows:
         site = sites.get(c.site_id) if c.site_id else None
-        ratably = c.type in RATABLE
-        obligation = obligation_of(c, claims.get(c.id, []), site) if ratably else None
+        terms = _terms(c, accelerator)
+        held = claims.get(c.id, [])
+        obligation = obligation_of(c, held, site) if is_ratable(terms) else None
         out.append(
             Booked(
                 id=c.id,
                 name=c.name,
+                tenant_id=c.tenant_id,
                 tenant=tenant,
                 internal=kind is TenantKind.INTERNAL,
                 type=c.type,
@@ -91,10 +104,21 @@ def load(session: Session, *, currency: str) -> list[Booked]:
                 end=hour_of(c.end_at),
                 site=site,
                 obligation=obligation,
-                terms=None if ratably else Terms.of(c, accelerator),
+                terms=terms,
+                held=tuple(Held(x.start, x.end, x.weight) for x in held),
             )
         )
     return out
+
+
+def _terms(c: Contract, accelerator: str | None) -> Terms:
+    """Rating's terms of the contract; a cancelled one's end at the hour it was cut, as the
+    invoices read it."""
+    terms = Terms.of(c, accelerator)
+    if c.state is ContractState.CANCELLED and c.cancelled_at is not None:
+        cut = hour_of(c.cancelled_at - timedelta(microseconds=1)) + 1
+        terms = replace(terms, end_h=max(terms.start_h, min(terms.end_h, cut)))
+    return terms
 
 
 def obligation_of(c: Contract, claims: list[Span], site: str | None) -> Obligation:

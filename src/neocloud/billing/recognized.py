@@ -1,7 +1,8 @@
 """Revenue recognized per contract, period and site: the table every money report sums.
 
 Ratable contracts come from their obligations (`revenue.Obligation`), cut at `as_of`; usage
-contracts from `consumption` (rating applied to their billable usage). A cell holds cents.
+(and any contract's overage) from `consumption` (rating applied to the billable usage). A
+cell holds cents.
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ def cells(
             else:
                 parts = ob.split(a, b, amount)
                 out.extend(Cell(c, i, site, cents, True) for site, cents in parts.items())
-    usage = [c for c in contracts if c.obligation is None]
-    for contract, period, site, cents in consumption.recognized(session, usage, spans, as_of):
+    for contract, period, site, cents in consumption.recognized(session, contracts, spans, as_of):
         out.append(Cell(contract, period, site, cents, False))
     return out
