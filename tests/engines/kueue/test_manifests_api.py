@@ -242,6 +242,28 @@ def test_a_contract_on_gpus_still_to_be_delivered_gets_a_flavor_without_nodes(
     }
 
 
+def test_a_floor_given_as_a_share_is_counted_as_the_calendar_counts_it(
+    kueue_small: TestClient,
+) -> None:
+    # 10% of east's 128 H100 GPUs is 12.8: the floor is 13 GPUs, so 16 - 13 may be lent.
+    book(
+        kueue_small,
+        name="ops-share",
+        tenant="ops",
+        type="internal",
+        accelerator="H100",
+        gpus=16,
+        site="east",
+        lendable=True,
+        floors=[{"share": "0.1"}],
+        start="2027-01-01T00:00:00Z",
+        end="2027-06-01T00:00:00Z",
+    )
+    east = quotas(manifests(kueue_small, "east"))
+    assert east["ops-share"]["east-h100"]["nominalQuota"] == 16
+    assert east["ops-share"]["east-h100"]["lendingLimit"] == 3
+
+
 def test_at_is_rounded_down_to_its_hour(kueue_small: TestClient) -> None:
     r = kueue_small.get(PATH, params={"site": "north", "at": "2027-02-01T10:42:17Z"})
     assert r.status_code == 200, r.text
