@@ -21,6 +21,9 @@ class Settings:
     rollup_interval_s: float = 0.0
     """How often each API process closes the hours of the usage rollups that have ended (0:
     never; `serve` reads NEOCLOUD_ROLLUP_INTERVAL, default 60 s)."""
+    engine_interval_s: float = 0.0
+    """How often each API process reconciles the fabrics' engines (Slurm) in the background
+    (0: never; `serve` reads NEOCLOUD_ENGINE_INTERVAL, default 30 s)."""
 
     @classmethod
     def from_env(cls, db_url: str | None = None, data_dir: Path | None = None) -> Settings:
@@ -32,4 +35,5 @@ class Settings:
             bootstrap_token=os.environ.get("NEOCLOUD_BOOTSTRAP_TOKEN") or None,
             placement_interval_s=float(os.environ.get("NEOCLOUD_PLACEMENT_INTERVAL", "60")),
             rollup_interval_s=float(os.environ.get("NEOCLOUD_ROLLUP_INTERVAL", "60")),
+            engine_interval_s=float(os.environ.get("NEOCLOUD_ENGINE_INTERVAL", "30")),
         )

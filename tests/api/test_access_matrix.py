@@ -91,7 +91,11 @@ PATH_VALUES: dict[str, Any] = {
     "report": "revenue",
     "book": "list-usd",
     "invoice_id": None,
+    "kind": "reservation",
+    "name": "nc-a-reserved",
 }
+# The seeded fabric's engine: Slurm with no commands (a reconcile finds it unavailable, fast).
+SEED_ENGINE = {"engine": "slurm", "options": {"cluster": "matrix", "bin_dir": "/nonexistent"}}
 
 # The contract each tenant holds in the seeded world (tenant A's is PATH_VALUES["contract"]).
 SEED_CONTRACT = {
@@ -193,6 +197,9 @@ BODIES: dict[tuple[str, str], Any] = {
         "valid_from": "2031-01-01T00:00:00Z",
     },
     ("POST", "/v1/invoices/run"): {"period": INVOICE_PERIOD},
+    ("PUT", "/v1/engines/fabrics/{site}/{fabric}"): SEED_ENGINE,
+    ("PUT", "/v1/engines/fabrics/{site}/{fabric}/manual/{kind}/{name}"): {"note": "matrix"},
+    ("POST", "/v1/engines/reconcile"): {"site": "s1", "fabric": "f01"},
     ("POST", "/v1/invoices/{invoice_id}/void"): {"reason": "matrix"},
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): {"reason": "matrix"},
     ("POST", "/v1/quotes"): {
@@ -379,6 +386,9 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
                 )
             )
         _ok(c.post("/v1/invoices/run", json={"period": INVOICE_PERIOD}))
+        _ok(c.put("/v1/engines/fabrics/s1/f01", json=SEED_ENGINE))
+        mark = "/v1/engines/fabrics/s1/f01/manual/reservation/nc-a-reserved"
+        _ok(c.put(mark, json={"note": "seeded"}))
         invoice_ids = {i["tenant"]: i["id"] for i in _ok(c.get("/v1/invoices"))["items"]}
         quote_ids = {
             tenant: _ok(

@@ -74,6 +74,8 @@ EXISTING = {
     "book": "list-usd",
     "invoice_id": 1,  # acme's draft for 2029-01
     "report": "revenue",
+    "kind": "reservation",  # an engine object marked manual on s1/f01
+    "name": "nc-acme-reserved",
 }
 
 # The schema is read from the app; the database behind it is swapped in per test.
@@ -130,6 +132,10 @@ def seed(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> See
         assert c.post("/v1/contracts", json=od).status_code == 201
         job = {"contract": "acme-od", "gpus": 1, "name": EXISTING["job"]}
         assert c.post("/v1/jobs", json=job).status_code == 201
+        slurm = {"engine": "slurm", "options": {"cluster": "fuzz", "bin_dir": "/nonexistent"}}
+        assert c.put("/v1/engines/fabrics/s1/f01", json=slurm).status_code == 200
+        mark = f"/v1/engines/fabrics/s1/f01/manual/{EXISTING['kind']}/{EXISTING['name']}"
+        assert c.put(mark, json={}).status_code == 200
         run = c.post("/v1/invoices/run", json={"period": "2029-01"})
         assert [d["id"] for d in run.json()["documents"]] == [EXISTING["invoice_id"]], run.text
         admin_id = next(

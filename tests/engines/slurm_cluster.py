@@ -87,6 +87,20 @@ def _munge_ok() -> bool:
         return False
 
 
+def ensure_user(name: str) -> None:
+    """A Unix user for a tenant's jobs (no home, no login), created when missing."""
+    if subprocess.run(["id", "-u", name], capture_output=True).returncode == 0:
+        return
+    done = subprocess.run(
+        ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if done.returncode != 0 and "already exists" not in done.stderr:
+        raise HarnessError(f"could not create user {name}: {done.stderr.strip()}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -222,6 +236,7 @@ def write_config(
 ) -> SlurmCluster:
     """Lay out the cluster's files under `root` (configuration, spool, state, logs, devices)."""
     name = name or f"nct{secrets.token_hex(3)}"
+    root.chmod(0o755)  # the tenants' users read slurm.conf
     for sub in ("etc", "state", "spool", "log", "dev"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     for node in nodes:

@@ -23,7 +23,9 @@ from neocloud.config import Settings
 from neocloud.contracts.batching import BookingQueues
 from neocloud.contracts.router import router as contracts_router
 from neocloud.db.engine import make_engine, make_sessionmaker, transaction
+from neocloud.engines import loop as engines_loop
 from neocloud.engines.kueue.router import router as kueue_router
+from neocloud.engines.router import router as engines_router
 from neocloud.fleet.router import router as fleet_router
 from neocloud.metering import loop as metering_loop
 from neocloud.metering.export_router import router as usage_export_router
@@ -54,6 +56,7 @@ def api_router() -> APIRouter:
         usage_export_router,
         billing_router,
         kueue_router,
+        engines_router,
         reports_router,
     ):
         v1.include_router(router)
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             for run, interval in (
                 (placement_loop.run, settings.placement_interval_s),
                 (metering_loop.run, settings.rollup_interval_s),
+                (engines_loop.run, settings.engine_interval_s),
             )
             if interval > 0
         ]

@@ -56,6 +56,8 @@ class Permission(enum.StrEnum):
     """Read the operator's reports (revenue, backlog, utilization, ...): never a tenant's."""
     ENGINES_READ = "engines:read"
     """Read what the engines are given (Kueue manifests, Slurm configuration): operators."""
+    ENGINES_WRITE = "engines:write"
+    """Set which engine manages a fabric, reconcile it now, mark its objects manual."""
     PRICES_READ = "prices:read"
     """Read the price books (operators: sales quote from them)."""
     PRICES_WRITE = "prices:write"
@@ -85,6 +87,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.JOBS_READ,
             P.JOBS_WRITE,
             P.ENGINES_READ,
+            P.ENGINES_WRITE,
         }
     ),
     Role.SALES: frozenset(

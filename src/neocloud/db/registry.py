@@ -5,6 +5,7 @@ from neocloud.billing import models as billing_models
 from neocloud.capacity import models as capacity_models
 from neocloud.contracts import models as contract_models
 from neocloud.db.base import Base
+from neocloud.engines import models as engine_models
 from neocloud.fleet import models as fleet_models
 from neocloud.metering import models as metering_models
 from neocloud.placement import job_models
@@ -17,6 +18,7 @@ __all__ = [
     "billing_models",
     "capacity_models",
     "contract_models",
+    "engine_models",
     "fleet_models",
     "job_models",
     "metering_models",

@@ -88,7 +88,6 @@ def test_reservations_and_partitions_read_back_as_objects() -> None:
     assert dict(r.spec) == {
         "nodes": ("sn1", "sn2"),
         "accounts": ("acme",),
-        "partition": "nc-reserved",
         "end": "2027-01-01T00:00:00",
     }
     part = (
@@ -110,7 +109,7 @@ def test_accounts_are_neoclouds_by_organization_with_their_users() -> None:
     accounts = "acme|neocloud\nroot|root\nlegacy|physics\n"
     assoc = (
         "root||normal|\nroot|root|normal|\n"
-        "acme||nc-east-a,nc-east-b|nc-east-a\nacme|alice|nc-east-a|nc-east-a\n"
+        "acme||nc-east-a,nc-east-b|nc-east-a\nacme|alice|nc-east-a,nc-east-b|nc-east-a\n"
         "legacy||normal|\n"
     )
     (a,) = observe.account_objects(accounts, assoc)
@@ -119,6 +118,12 @@ def test_accounts_are_neoclouds_by_organization_with_their_users() -> None:
         "default_qos": "nc-east-a",
         "users": ("alice",),
     }
+    # a user association left behind its account reads as a difference, to be brought along
+    lagging = assoc.replace(
+        "acme|alice|nc-east-a,nc-east-b|nc-east-a", "acme|alice|nc-east-b|nc-east-b"
+    )
+    (a,) = observe.account_objects(accounts, lagging)
+    assert a.get("default_qos") == "nc-east-a (users differ)"
 
 
 def fabric() -> FabricView:

@@ -30,11 +30,32 @@ class Step:
     commands: tuple[Argv, ...]
 
 
+RANK = {
+    ("reservation", Op.DELETE): 0,
+    ("partition", Op.DELETE): 2,
+    ("qos", Op.CREATE): 3,
+    ("qos", Op.UPDATE): 3,
+    ("account", Op.CREATE): 4,
+    ("account", Op.UPDATE): 4,
+    ("partition", Op.CREATE): 5,
+    ("partition", Op.UPDATE): 5,
+    ("account", Op.DELETE): 6,
+    ("qos", Op.DELETE): 7,
+    ("reservation", Op.CREATE): 8,
+    ("reservation", Op.UPDATE): 8,
+}
+"""The order Slurm needs: reservations let go of nodes and accounts before anything else;
+a QOS exists before an account names it, and goes only once no account (or user) names it
+any more; partitions and reservations name accounts that exist. Drains come last (rank 9)."""
+SHRINK = 1
+
+
 def plan(actions: Sequence[Action], names: Names) -> list[Step]:
-    """Every action's commands, reservations that shrink going first (see above)."""
-    shrinks: list[Step] = []
-    rest: list[Step] = []
-    for a in actions:
+    """Every action's commands in the order Slurm needs (`RANK`); a reservation that loses
+    nodes is shrunk first (see above)."""
+    ranked: list[tuple[int, int, Step]] = []
+    for i, a in enumerate(actions):
+        rank = RANK.get((a.kind, a.op), 9)
         if a.kind == "reservation" and a.op is Op.UPDATE:
             old, new = set(_tuple(a.before, "nodes")), set(_tuple(a.spec, "nodes"))
             if old - new:
@@ -44,14 +65,13 @@ def plan(actions: Sequence[Action], names: Names) -> list[Step]:
                     if kept
                     else ("scontrol", "delete", f"ReservationName={a.name}")
                 )
-                shrinks.append(Step(a, (pre,)))
-                body = _reservation_create(a, names) if not kept else _commands(a, names)
-                rest.append(Step(a, body))
+                ranked.append((SHRINK, i, Step(a, (pre,))))
+                body = _commands(a, names) if kept else _reservation_create(a)
+                ranked.append((rank, i, Step(a, body)))
                 continue
-        (shrinks if a.op is Op.DELETE else rest).append(Step(a, _commands(a, names)))
-    deletes = [s for s in shrinks if s.action.op is Op.DELETE]
-    early = [s for s in shrinks if s.action.op is not Op.DELETE]
-    return deletes + early + rest
+        ranked.append((rank, i, Step(a, _commands(a, names))))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [step for _, _, step in ranked]
 
 
 def _commands(a: Action, names: Names) -> tuple[Argv, ...]:
@@ -85,7 +105,7 @@ def _commands(a: Action, names: Names) -> tuple[Argv, ...]:
         if a.op is Op.DELETE:
             return (("scontrol", "delete", f"ReservationName={a.name}"),)
         if a.op is Op.CREATE:
-            return _reservation_create(a, names)
+            return _reservation_create(a)
         return (
             (
                 "scontrol",
@@ -103,7 +123,7 @@ def _commands(a: Action, names: Names) -> tuple[Argv, ...]:
     raise ValueError(f"Slurm has no object kind '{a.kind}'")
 
 
-def _reservation_create(a: Action, names: Names) -> tuple[Argv, ...]:
+def _reservation_create(a: Action) -> tuple[Argv, ...]:
     spec = dict(a.spec)
     return (
         (
@@ -115,7 +135,6 @@ def _reservation_create(a: Action, names: Names) -> tuple[Argv, ...]:
             f"EndTime={spec.get('end', '')}",
             f"Nodes={_nodes(_tuple(a.spec, 'nodes'))}",
             f"Accounts={','.join(_tuple(a.spec, 'accounts'))}",
-            f"PartitionName={spec.get('partition') or names.partition('reserved')}",
             "Flags=IGNORE_JOBS",
         ),
     )

@@ -12,6 +12,7 @@ from neocloud.engines.protocol import (
     ApplyResult,
     Capability,
     EngineObject,
+    EngineUnavailable,
     FabricDesired,
     JobRun,
     Observed,
@@ -62,6 +63,12 @@ class SlurmEngine:
         return mapping.objects(want, self.names, self.options.users)
 
     def observe(self, node_names: Collection[str]) -> Observed:
+        try:
+            return self._observe(node_names)
+        except CommandFailed as exc:  # Slurm answered but would not tell: nothing to go on
+            raise EngineUnavailable(str(exc)) from exc
+
+    def _observe(self, node_names: Collection[str]) -> Observed:
         run, c = self.run, self.names.cluster
         nodes = observe.node_health(run(("scontrol", "show", "-o", "node")), node_names)
         objects = [
@@ -106,6 +113,12 @@ class SlurmEngine:
         return [ApplyResult(a, errors.get(id(a))) for a in actions]
 
     def jobs(self, start: datetime, end: datetime) -> list[JobRun]:
+        try:
+            return self._jobs(start, end)
+        except CommandFailed as exc:
+            raise EngineUnavailable(str(exc)) from exc
+
+    def _jobs(self, start: datetime, end: datetime) -> list[JobRun]:
         text = self.run(
             (
                 "sacct",

@@ -4,13 +4,15 @@
 |---|---|
 | every contract | a QOS `<prefix><cluster>-<contract>` with `GrpTRES=gres/gpu=N` |
 | every tenant | an account `<tenant>` (Organization=neocloud) allowed its contracts' QOS, with its users |
-| reservation (reserved, dedicated-site) | a reservation `<prefix><contract>` on its nodes for its account, in the `reserved` partition |
+| reservation (reserved, dedicated-site) | a reservation `<prefix><contract>` on its nodes for its account; its jobs run in the `reserved` partition (ReqResv=YES) |
 | shared (on-demand, internal) | the `shared` partition (internal contracts' and free nodes) allows its account |
 | spot | the `spot` partition (PriorityTier 1, PreemptMode=REQUEUE) over the leased nodes allows its account |
 | a node out of service | drained, reason `neocloud: <state>` |
 
 QOS names are global in slurmdbd, hence the cluster in them; reservations and partitions
-are per cluster.
+are per cluster. A reservation names no partition: slurmctld forgets partitions created at
+run time when it restarts (reconcile makes them again), and would drop a reservation tied to
+one with them.
 """
 
 from __future__ import annotations
@@ -79,7 +81,6 @@ def objects(
                     names.reservation(e.contract),
                     nodes=tuple(sorted(e.nodes)),
                     accounts=(e.tenant,),
-                    partition=names.partition("reserved"),
                     end=format_time(e.end_at),
                 )
             )

@@ -18,8 +18,12 @@ from neocloud.engines.slurm.parse import csv, node_state, records, table, tres
 QOS_COLUMNS = ("name", "grp_tres")
 ACCOUNT_COLUMNS = ("account", "org")
 ASSOC_COLUMNS = ("account", "user", "qos", "default_qos")
-BAD_STATES = frozenset({"DOWN", "FAIL", "FUTURE", "UNKNOWN"})
-BAD_FLAGS = frozenset({"DRAIN", "FAIL", "NOT_RESPONDING", "POWERED_DOWN", "REBOOT_ISSUED"})
+BAD_STATES = frozenset({"DOWN", "FAIL"})
+"""UNKNOWN is left out: every node reads so while slurmctld starts, before its slurmd
+registers; taking it for a failure would fail the whole fabric at each controller restart."""
+BAD_FLAGS = frozenset({"DRAIN", "FAIL", "POWERED_DOWN"})
+"""NOT_RESPONDING alone is left out: Slurm sets it for a moment after every resume, and a
+node that truly stops answering turns DOWN after SlurmdTimeout."""
 
 
 def qos_objects(text: str, names: Names) -> list[EngineObject]:
@@ -39,14 +43,21 @@ def account_objects(accounts_text: str, assoc_text: str) -> list[EngineObject]:
     qos: dict[str, tuple[str, ...]] = {}
     default: dict[str, str] = {}
     users: dict[str, set[str]] = defaultdict(set)
+    user_limits: dict[str, set[tuple[tuple[str, ...], str]]] = defaultdict(set)
     for r in table(assoc_text, ASSOC_COLUMNS):
         if r["account"] not in ours:
             continue
         if r["user"]:
             users[r["account"]].add(r["user"])
+            user_limits[r["account"]].add((csv(r["qos"]), r["default_qos"]))
         else:
             qos[r["account"]] = csv(r["qos"])
             default[r["account"]] = r["default_qos"]
+    for name, limits in user_limits.items():
+        if name in qos and limits != {(qos[name], default[name])}:
+            # a user association lags behind its account: read as a difference, so that
+            # the next update brings the users along
+            default[name] = f"{default[name]} (users differ)"
     return [
         obj(
             "account",
@@ -93,7 +104,6 @@ def reservation_objects(text: str, names: Names) -> list[EngineObject]:
                 name,
                 nodes=tuple(sorted(hostlist.expand(r.get("Nodes", "")))),
                 accounts=csv(r.get("Accounts", "")),
-                partition=r.get("PartitionName", "") if r.get("PartitionName") != "(null)" else "",
                 end=r.get("EndTime", ""),
             )
         )
