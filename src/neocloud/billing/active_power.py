@@ -78,17 +78,16 @@ def active_power(
     lo, hi = spans[0][0], min(spans[-1][1], as_of)
     held: dict[str, list[Interval]] = defaultdict(list)
     for c in customers:
-        if c.obligation is not None:
-            for s in c.obligation.spans:
-                if s.end > lo and s.start < hi:
-                    held[s.site].append((s.start, s.end))
+        for s in c.claims:
+            if s.end > lo and s.start < hi:
+                held[s.site].append((s.start, s.end))
     sites = session.execute(
         sa.select(
             Site.id, Site.name, Site.power_mw, Site.pue, Site.state, Site.live_on, Site.retired_on
         )
     ).all()
     names = {row.id: row.name for row in sites}
-    usage_ids = [c.id for c in customers if c.obligation is None]
+    usage_ids = [c.id for c in customers if not c.claims]
     if usage_ids and hi > lo:
         r = UsageRollup
         for sid, hour in session.execute(

@@ -61,8 +61,13 @@ class Booked:
     """None for the contracts recognized on consumption."""
     terms: Terms
     """What rating needs (the term of a cancelled contract ends where its claims were cut)."""
-    held: tuple[Held, ...] = ()
-    """Its capacity claims (rating reads them for the overage above them)."""
+    claims: tuple[Span, ...] = ()
+    """Its capacity claims: GPUs held at a site over [start, end)."""
+
+    @property
+    def held(self) -> tuple[Held, ...]:
+        """The claims as rating reads them (for the overage above them)."""
+        return tuple(Held(x.start, x.end, x.weight) for x in self.claims)
 
 
 def load(session: Session, *, currency: str) -> list[Booked]:
@@ -105,7 +110,7 @@ def load(session: Session, *, currency: str) -> list[Booked]:
                 site=site,
                 obligation=obligation,
                 terms=terms,
-                held=tuple(Held(x.start, x.end, x.weight) for x in held),
+                claims=tuple(held),
             )
         )
     return out
