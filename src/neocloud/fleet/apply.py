@@ -20,6 +20,7 @@ from neocloud.auth.roles import Permission
 from neocloud.core import yamlfile
 from neocloud.core.errors import Conflict, InvalidInput
 from neocloud.core.timeutil import utcnow
+from neocloud.engines import fleet_sync
 from neocloud.fleet import generation
 from neocloud.fleet.expand import ExpandError, expand
 from neocloud.fleet.models import (
@@ -158,9 +159,13 @@ def apply_fleet_file(
             _located(lines, exc.path, exc.message),
             errors=[{"loc": list(exc.path), "line": lines.line_of(exc.path), "msg": exc.message}],
         ) from exc
+    fleet_plan.engines_set, fleet_plan.engines_unset = fleet_sync.plan(
+        session, desired.engines, [s.name for s in spec.sites]
+    )
     if dry_run or fleet_plan.empty:
         return ApplyResult(fleet_plan, applied=False)
     write_plan(session, fleet_plan)
+    fleet_sync.write(session, actor, fleet_plan.engines_set, fleet_plan.engines_unset)
     generation.bump(session)
     audit.record(
         session, actor, "fleet.apply", "fleet", "-", after=fleet_plan.summary(sample=3)["counts"]

@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
+from neocloud.core.errors import InvalidInput
 from neocloud.core.names import NODE_NAME_PATTERN
+from neocloud.engines import registry
 from neocloud.fleet.models import NodeState
 from neocloud.fleet.spec import FleetFile
 
@@ -46,6 +49,8 @@ class DesiredFleet:
     nodes: list[DesiredNode] = field(default_factory=list)
     site_it_kw: dict[str, Decimal] = field(default_factory=dict)
     site_gpus: dict[str, int] = field(default_factory=dict)
+    engines: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(site, fabric) -> {"engine", "options"} for fabrics whose entry names an engine."""
 
 
 def _names(pattern: str, count: int, start: int, path: PathT, **context: str) -> list[str]:
@@ -62,6 +67,20 @@ def _names(pattern: str, count: int, start: int, path: PathT, **context: str) ->
         ) from exc
     except (ValueError, IndexError) as exc:
         raise ExpandError(path, f"bad name pattern '{pattern}': {exc}") from exc
+
+
+def _engine(value: str | dict[str, Any], path: PathT, **context: str) -> dict[str, Any]:
+    """A fabric's engine and its checked options; `{site}` and `{fabric}` in option strings
+    are the fabric's (`conf: /etc/slurm/{fabric}/slurm.conf`)."""
+    raw = {"name": value} if isinstance(value, str) else dict(value)
+    name = str(raw.pop("name"))
+    for key, v in raw.items():
+        if isinstance(v, str):
+            raw[key] = v.replace("{site}", context["site"]).replace("{fabric}", context["fabric"])
+    try:
+        return {"engine": name, "options": registry.check_options(name, raw)}
+    except InvalidInput as exc:
+        raise ExpandError(path, exc.detail) from exc
 
 
 def expand(spec: FleetFile) -> DesiredFleet:
@@ -92,6 +111,10 @@ def expand(spec: FleetFile) -> DesiredFleet:
                     )
                 seen_fabrics.add(fabric)
                 out.fabrics.append((site.name, fabric))
+                if fabric_spec.engine is not None:
+                    out.engines[(site.name, fabric)] = _engine(
+                        fabric_spec.engine, (*f_path, "engine"), site=site.name, fabric=fabric
+                    )
                 seen_blocks: set[str] = set()
                 for b_idx, block_spec in enumerate(fabric_spec.blocks):
                     b_path = (*f_path, "blocks", b_idx)

@@ -101,6 +101,11 @@ class FleetPlan:
         default_factory=list
     )
     deliveries_cancel: list[str] = field(default_factory=list)
+    engines_set: list[tuple[str, str, dict[str, Any] | None, dict[str, Any]]] = field(
+        default_factory=list
+    )
+    """(site, fabric, before, after) of fabrics whose `engine:` the file sets or changes."""
+    engines_unset: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -125,6 +130,8 @@ class FleetPlan:
                 "deliveries_created": len(self.deliveries_create),
                 "deliveries_updated": len(self.deliveries_update),
                 "deliveries_cancelled": len(self.deliveries_cancel),
+                "engines_set": len(self.engines_set),
+                "engines_unset": len(self.engines_unset),
             },
             "changes": self._changes(sample),
         }
@@ -208,6 +215,13 @@ class FleetPlan:
             )
         for name in self.deliveries_cancel:
             out.append({"op": "cancel", "kind": "delivery", "name": name})
+        for site, fabric, old, new in self.engines_set:
+            change = {"op": "create" if old is None else "update", "kind": "engine"}
+            out.append({**change, "name": f"{site}/{fabric}", "before": old or {}, "after": new})
+        for site, fabric, was in self.engines_unset:
+            out.append(
+                {"op": "retire", "kind": "engine", "name": f"{site}/{fabric}", "before": was}
+            )
         return out
 
 

@@ -75,8 +75,19 @@ class FabricSpec(Strict):
     count: Count = 1
     start: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 1
     blocks: list[BlockSpec] = Field(default_factory=list)
+    engine: str | dict[str, Any] | None = Field(
+        default=None,
+        description="the engine that manages its nodes: `slurm`, or {name: slurm, cluster: ...}",
+    )
 
     _wrap = field_validator("blocks", mode="before")(_as_list)
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        if isinstance(value, dict) and not isinstance(value.get("name"), str):
+            raise ValueError("an engine mapping needs 'name' (e.g. name: slurm)")
+        return value
 
 
 class SiteDates(Strict):
