@@ -22,4 +22,16 @@ def remaining(obligation: Obligation, as_of: Hour) -> int:
 def by_period(obligation: Obligation, as_of: Hour, periods: list[tuple[Hour, Hour]]) -> list[int]:
     """Cents of the backlog at `as_of` that each period [a, b) will recognize (the part of a
     period before `as_of` is already recognized, so it counts for nothing here)."""
-    return [obligation.amount(max(a, as_of), b) for a, b in periods]
+    marks: dict[Hour, int] = {}
+
+    def mark(t: Hour) -> int:
+        if t not in marks:
+            marks[t] = obligation.recognized(t)
+        return marks[t]
+
+    out = []
+    for a, b in periods:
+        a = max(a, as_of, obligation.start)
+        b = min(b, obligation.end)
+        out.append(mark(b) - mark(a) if b > a else 0)
+    return out

@@ -14,10 +14,11 @@ are exact (fractions of a cent kept) until recognition rounds them (`revenue`).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -73,40 +74,63 @@ class Booked:
 def load(session: Session, *, currency: str) -> list[Booked]:
     """Every contract in `currency` that was booked (drafts hold nothing and earn nothing)."""
     sites = dict(session.execute(sa.select(Site.id, Site.name)).all())
+    c = Contract
     rows = session.execute(
-        sa.select(Contract, Tenant.name, Tenant.kind, Accelerator.name)
-        .join(Tenant, Tenant.id == Contract.tenant_id)
-        .outerjoin(Accelerator, Accelerator.id == Contract.accelerator_id)
-        .where(Contract.state != ContractState.QUOTED, Contract.currency == currency)
-        .order_by(Contract.id)
+        sa.select(
+            c.id,
+            c.name,
+            c.tenant_id,
+            c.type,
+            c.state,
+            c.price_model,
+            c.price,
+            c.mw,
+            c.gpus,
+            c.site_id,
+            c.start_at,
+            c.end_at,
+            c.currency,
+            c.take_or_pay,
+            c.prepayment_pct,
+            c.commitment,
+            c.sla_tier,
+            c.cancelled_at,
+            Tenant.name.label("tenant"),
+            Tenant.kind,
+            Accelerator.name.label("accelerator"),
+        )
+        .join(Tenant, Tenant.id == c.tenant_id)
+        .outerjoin(Accelerator, Accelerator.id == c.accelerator_id)
+        .where(c.state != ContractState.QUOTED, c.currency == currency)
+        .order_by(c.id)
     ).all()
-    holding = [c.id for c, _, _, _ in rows if c.type.holds_capacity]
     claims: dict[int, list[Span]] = defaultdict(list)
-    if holding:
+    if any(r.type.holds_capacity for r in rows):
         k = CapacityClaim
+        stmt = sa.select(k.contract_id, k.site_id, k.start_h, k.end_h, k.gpus).join(
+            c, c.id == k.contract_id
+        )
         for cid, sid, a, b, gpus in session.execute(
-            sa.select(k.contract_id, k.site_id, k.start_h, k.end_h, k.gpus).where(
-                k.contract_id.in_(holding)
-            )
+            stmt.where(c.state != ContractState.QUOTED, c.currency == currency)
         ):
             claims[cid].append(Span(sites.get(sid, str(sid)), a, b, gpus))
     out = []
-    for c, tenant, kind, accelerator in rows:
-        site = sites.get(c.site_id) if c.site_id else None
-        terms = _terms(c, accelerator)
-        held = claims.get(c.id, [])
-        obligation = obligation_of(c, held, site) if is_ratable(terms) else None
+    for r in rows:
+        site = sites.get(r.site_id) if r.site_id else None
+        terms = _terms(r)
+        held = claims.get(r.id, [])
+        obligation = obligation_of(r, held, site) if is_ratable(terms) else None
         out.append(
             Booked(
-                id=c.id,
-                name=c.name,
-                tenant_id=c.tenant_id,
-                tenant=tenant,
-                internal=kind is TenantKind.INTERNAL,
-                type=c.type,
-                currency=c.currency,
-                start=hour_of(c.start_at),
-                end=hour_of(c.end_at),
+                id=r.id,
+                name=r.name,
+                tenant_id=r.tenant_id,
+                tenant=r.tenant,
+                internal=r.kind is TenantKind.INTERNAL,
+                type=r.type,
+                currency=r.currency,
+                start=terms.start_h,
+                end=hour_of(r.end_at),
                 site=site,
                 obligation=obligation,
                 terms=terms,
@@ -116,18 +140,34 @@ def load(session: Session, *, currency: str) -> list[Booked]:
     return out
 
 
-def _terms(c: Contract, accelerator: str | None) -> Terms:
-    """Rating's terms of the contract; a cancelled one's end at the hour it was cut, as the
-    invoices read it."""
-    terms = Terms.of(c, accelerator)
-    if c.state is ContractState.CANCELLED and c.cancelled_at is not None:
-        cut = hour_of(c.cancelled_at - timedelta(microseconds=1)) + 1
-        terms = replace(terms, end_h=max(terms.start_h, min(terms.end_h, cut)))
-    return terms
+def _terms(r: Any) -> Terms:
+    """Rating's terms of a contract row; a cancelled one's end at the hour it was cut, as
+    the invoices read it."""
+    start_h, end_h = hour_of(r.start_at), hour_of(r.end_at)
+    if r.state is ContractState.CANCELLED and r.cancelled_at is not None:
+        cut = hour_of(r.cancelled_at - timedelta(microseconds=1)) + 1
+        end_h = max(start_h, min(end_h, cut))
+    return Terms(
+        contract=r.name,
+        type=r.type,
+        price_model=r.price_model,
+        price=Decimal(r.price),
+        start_h=start_h,
+        end_h=end_h,
+        accelerator=r.accelerator,
+        currency=r.currency,
+        gpus=r.gpus,
+        mw=None if r.mw is None else Decimal(r.mw),
+        take_or_pay=r.take_or_pay,
+        prepayment_pct=Decimal(r.prepayment_pct or 0),
+        commitment=None if r.commitment is None else Decimal(r.commitment),
+        sla_tier=r.sla_tier,
+    )
 
 
-def obligation_of(c: Contract, claims: list[Span], site: str | None) -> Obligation:
-    """A ratable contract's value and spans (see the module's docstring)."""
+def obligation_of(c: Any, claims: list[Span], site: str | None) -> Obligation:
+    """A ratable contract's value and spans (see the module's docstring); `c` is a
+    `Contract` or a row with its columns."""
     if c.price_model is PriceModel.PER_GPU_HOUR:
         gpu_hours = sum(s.before(s.end) for s in claims)
         return ratable(Decimal(gpu_hours) * c.price, claims)

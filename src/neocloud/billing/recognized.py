@@ -7,6 +7,7 @@ cell holds cents.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -34,29 +35,31 @@ def cells(
     if not spans:
         return out
     lo, hi = spans[0][0], min(spans[-1][1], as_of)
+    starts = [a for a, _ in spans]
     for c in contracts:
         ob = c.obligation
         if ob is None or ob.end <= lo or ob.start >= hi:
             continue
         sites = {s.site for s in ob.spans}
         only = next(iter(sites)) if len(sites) == 1 else None
-        # Each period's edges cut to the contract's life and as_of; one mark per edge.
-        edges = [(max(a, ob.start), min(b, as_of, ob.end)) for a, b in spans]
-        marks: dict[Hour, int] = {}
-        for i, (a, b) in enumerate(edges):
+        first = max(0, bisect.bisect_right(starts, ob.start) - 1)
+        last = bisect.bisect_left(starts, min(ob.end, hi))
+        # One mark per period edge, cut to the contract's life and as_of.
+        a = max(spans[first][0], ob.start)
+        before = ob.recognized(a)
+        for i in range(first, last):
+            b = min(spans[i][1], hi, ob.end)
             if b <= a:
                 continue
-            for t in (a, b):
-                if t not in marks:
-                    marks[t] = ob.recognized(t)
-            amount = marks[b] - marks[a]
-            if not amount:
-                continue
-            if only is not None:
-                out.append(Cell(c, i, only, amount, True))
-            else:
-                parts = ob.split(a, b, amount)
-                out.extend(Cell(c, i, site, cents, True) for site, cents in parts.items())
+            after = ob.recognized(b)
+            amount = after - before
+            if amount:
+                if only is not None:
+                    out.append(Cell(c, i, only, amount, True))
+                else:
+                    parts = ob.split(a, b, amount)
+                    out.extend(Cell(c, i, site, cents, True) for site, cents in parts.items())
+            a, before = b, after
     for contract, period, site, cents in consumption.recognized(session, contracts, spans, as_of):
         out.append(Cell(contract, period, site, cents, False))
     return out

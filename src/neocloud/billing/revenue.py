@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
@@ -86,38 +86,37 @@ class Span:
         return self.weight * max(0, min(self.end, t) - self.start)
 
 
-@dataclass(frozen=True)
 class Obligation:
-    """What a ratable contract is to recognize: its exact value (in cents, a fraction) over
-    its spans; `value` is that rounded once, half-even, to whole cents."""
+    """What a ratable contract is to recognize: its exact value (in cents, kept as the
+    integer ratio num / den) over its spans; `value` is that rounded once, half-even, to
+    whole cents. Plain integers, so 10,000 contracts recognize in a fraction of a second."""
 
-    exact: Fraction
-    spans: tuple[Span, ...]
-    total: int = field(init=False)
-    value: int = field(init=False)
+    __slots__ = ("den", "end", "num", "spans", "start", "total", "value")
 
-    def __post_init__(self) -> None:
-        exact = Fraction(self.exact)
-        object.__setattr__(self, "exact", exact)
-        object.__setattr__(self, "total", sum(s.before(s.end) for s in self.spans))
-        object.__setattr__(
-            self, "value", div_half_even(exact.numerator, exact.denominator) if self.total else 0
-        )
+    def __init__(self, exact: Fraction | int, spans: tuple[Span, ...]) -> None:
+        self.num, self.den = exact.as_integer_ratio()
+        self.spans = spans
+        self.total = sum(s.before(s.end) for s in spans)
+        self.value = div_half_even(self.num, self.den) if self.total else 0
+        self.start = min((s.start for s in spans), default=0)
+        self.end = max((s.end for s in spans), default=0)
 
     @property
-    def start(self) -> Hour:
-        return min((s.start for s in self.spans), default=0)
-
-    @property
-    def end(self) -> Hour:
-        return max((s.end for s in self.spans), default=0)
+    def exact(self) -> Fraction:
+        """The value in cents, unrounded."""
+        return Fraction(self.num, self.den)
 
     def recognized(self, t: Hour) -> int:
         """Cents recognized before hour t (the rule in the module's docstring)."""
-        if self.total == 0:
+        if self.total == 0 or t <= self.start:
             return 0
-        held = sum(s.before(t) for s in self.spans)
-        return div_half_even(self.exact.numerator * held, self.exact.denominator * self.total)
+        if t >= self.end:
+            return self.value
+        held = 0
+        for s in self.spans:
+            if t > s.start:
+                held += s.weight * ((s.end if s.end < t else t) - s.start)
+        return div_half_even(self.num * held, self.den * self.total)
 
     def amount(self, a: Hour, b: Hour) -> int:
         """Cents earned in [a, b)."""
@@ -147,4 +146,5 @@ def ratable(value: Fraction | Decimal, spans: Iterable[Span]) -> Obligation:
     """The obligation of a contract worth exactly `value` (currency units) that holds
     `spans` (empty spans dropped)."""
     kept = tuple(s for s in spans if s.end > s.start and s.weight > 0)
-    return Obligation(Fraction(value) * 100, kept)
+    num, den = value.as_integer_ratio()
+    return Obligation(Fraction(num * 100, den), kept)
