@@ -12,7 +12,8 @@ What it measures (each path for `--seconds`, default 60):
   per batch, client side.
 - bus: batches of 1,000 events per message are published to a JetStream stream (memory
   storage) ahead of time; then `--consumers` (default 2) `neocloud meter consume` processes
-  sharing one durable consumer (10 messages, 10,000 events, per transaction) drain it. Events/s is rows stored per second from the first row on, read
+  sharing one durable consumer drain it, `--bus-batch` events (default 10,000: 10 messages)
+  per pull and transaction. Events/s is rows stored per second from the first row on, read
   from the database; the p99 batch latency is the consumer's (pull to ack).
 - baseline: the same rows (the tuples the ingest path COPYs) COPYed into an unindexed,
   unconstrained table, in one transaction, in this process.
@@ -22,7 +23,7 @@ Each path starts from an empty `usage_intervals` table. Deduplication is on in b
 events/s on the best path and >= 40% of the raw COPY rate. Peak memory: the largest resident
 set (VmHWM) of the server's workers, of the consumer, and of this process.
 
-Where the time goes: for each path, the CPU time per 10,000-event batch of the Python
+Where the time goes: for each path, the CPU time per 10,000 events of the Python
 processes (server workers or consumers), of their PostgreSQL backends and of the clients
 (this process), read from /proc over the measured stretch, and how busy the machine's CPUs
 were in all (`machine_busy_pct`; what the benchmark itself did not use was others' work).
@@ -133,7 +134,7 @@ def backends(db: str) -> list[int]:
 
 
 class CpuMeter:
-    """CPU time of groups of processes over a stretch, per batch of events."""
+    """CPU time of groups of processes over a stretch, per 10,000 events."""
 
     def __init__(self) -> None:
         self.seen: dict[str, dict[int, tuple[float, float]]] = {}
@@ -149,7 +150,7 @@ class CpuMeter:
     def start(self, group: str, pids: list[int]) -> None:
         self.seen[group] = {pid: (cpu_s(pid), cpu_s(pid)) for pid in pids}
 
-    def per_batch_ms(self, events: int) -> dict[str, float]:
+    def per_10k_ms(self, events: int) -> dict[str, float]:
         batches = max(events / BATCH, 1e-9)
         out = {
             group: round(1000 * sum(b - a for a, b in known.values()) / batches, 1)
@@ -291,22 +292,22 @@ def bench_api(
         conn.close()
 
     meter = CpuMeter()
-    meter.start("python_ms", workers)
-    meter.start("postgresql_ms", backends(db))
-    meter.start("clients_ms", [os.getpid()])
+    meter.start("python", workers)
+    meter.start("postgresql", backends(db))
+    meter.start("clients", [os.getpid()])
     began = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
-        meter.sample("postgresql_ms", backends(db))  # connections the pool opens meanwhile
+        meter.sample("postgresql", backends(db))  # connections the pool opens meanwhile
         time.sleep(0.5)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - began
-    meter.sample("python_ms", workers)
-    meter.sample("postgresql_ms", backends(db))
-    meter.sample("clients_ms", [os.getpid()])
+    meter.sample("python", workers)
+    meter.sample("postgresql", backends(db))
+    meter.sample("clients", [os.getpid()])
     if errors:
         raise RuntimeError(f"api path failed: {errors[:3]}")
     return {
@@ -320,7 +321,7 @@ def bench_api(
             "p99": round(1000 * percentile(latencies, 0.99), 1),
         },
         "seconds": round(elapsed, 1),
-        "cpu_per_batch": meter.per_batch_ms(accepted[0]),
+        "cpu_ms_per_10k_events": meter.per_10k_ms(accepted[0]),
     }
 
 
@@ -349,7 +350,13 @@ async def prepublish(nats_url: str, stream: str, subject: str, body: bytes, n: i
 
 
 def bench_bus(
-    db: str, nats_url: str, body: bytes, seconds: float, events: int, consumers: int
+    db: str,
+    nats_url: str,
+    body: bytes,
+    seconds: float,
+    events: int,
+    consumers: int,
+    per_transaction: int = BATCH,
 ) -> dict[str, Any]:
     from neocloud.metering.consumer import delete_stream
 
@@ -383,7 +390,7 @@ def bench_bus(
                             "--durable",
                             "bench",
                             "--max-messages",
-                            str(BATCH // PER_MESSAGE),
+                            str(per_transaction // PER_MESSAGE),
                             "--until-idle",
                             "2",
                         ],
@@ -397,19 +404,19 @@ def bench_bus(
                 raise RuntimeError(logs[0].read_text()[-3000:])
             time.sleep(0.05)
         meter = CpuMeter()
-        meter.start("python_ms", [p.pid for p in procs])
-        meter.start("postgresql_ms", backends(db))
+        meter.start("python", [p.pid for p in procs])
+        meter.start("postgresql", backends(db))
         t0, n0 = time.monotonic(), rows(db)
         stop = t0 + seconds
         n1 = n0
         while time.monotonic() < stop and n1 - before < events:
             time.sleep(0.2)
             peak = max([peak] + [hwm_kib(p.pid) for p in procs])
-            meter.sample("postgresql_ms", backends(db))
+            meter.sample("postgresql", backends(db))
             n1 = rows(db)
         t1 = time.monotonic()
-        meter.sample("python_ms", [p.pid for p in procs])
-        meter.sample("postgresql_ms", backends(db))
+        meter.sample("python", [p.pid for p in procs])
+        meter.sample("postgresql", backends(db))
         peak = max([peak] + [hwm_kib(p.pid) for p in procs])
         for p in procs:
             p.terminate()
@@ -427,13 +434,13 @@ def bench_bus(
     return {
         "events_per_s": round((n1 - n0) / (t1 - t0)),
         "events": n1 - before,
-        "events_per_transaction": BATCH,
+        "events_per_transaction": per_transaction,
         "batch_latency_ms": {"p50": summary["batch_p50_ms"], "p99": summary["batch_p99_ms"]},
         "seconds": round(t1 - t0, 1),
         "drained": n1 - before >= events,
         "consumers": consumers,
         "consumer_peak_rss_mib": round(peak / 1024),
-        "cpu_per_batch": meter.per_batch_ms(n1 - n0),
+        "cpu_ms_per_10k_events": meter.per_10k_ms(n1 - n0),
     }
 
 
@@ -481,6 +488,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--consumers", type=int, default=2)
+    parser.add_argument("--bus-batch", type=int, default=BATCH, help="events per transaction")
     parser.add_argument("--bus-events", type=int, default=1_500_000)
     parser.add_argument("--copy-events", type=int, default=1_000_000)
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
@@ -513,6 +521,7 @@ def main() -> None:
             args.seconds,
             args.bus_events,
             args.consumers,
+            args.bus_batch,
         )
         log("baseline: COPY into an unindexed table")
         copy = bench_copy(db, args.copy_events)

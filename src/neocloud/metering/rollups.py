@@ -1,10 +1,11 @@
 """Hourly rollups per contract x site x accelerator: kept up to date at ingest, closed by
 hour, rebuilt from the ledgers on demand.
 
-- **At ingest** (`add_usage`, `add_telemetry`), in the batch's own transaction: the new
-  intervals' measured, billable and excluded GPU-seconds are added to their hours
-  (`INSERT … ON CONFLICT DO UPDATE SET x = x + new`), and the new telemetry samples to their
-  node's hour. Sums commute, so any order of arrival gives the same rollups, a late event
+- **At ingest** (`add_usage_deltas`, `add_telemetry`), in the batch's own transaction: the
+  new intervals' measured, billable and excluded GPU-seconds are added to their hours
+  (`INSERT … ON CONFLICT DO UPDATE SET x = x + new`; on PostgreSQL the insert of the
+  intervals has already summed most of them, see `store`), and the new telemetry samples to
+  their node's hour. Sums commute, so any order of arrival gives the same rollups, a late event
   lands in its own hour, and a duplicate — never stored twice — adds nothing. Keys are
   written in sorted order, so two batches touching the same rows wait for each other rather
   than deadlock. An operator's exclusion moves its GPU-seconds from billable to excluded in
@@ -21,7 +22,7 @@ hour, rebuilt from the ledgers on demand.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -94,17 +95,6 @@ def add_usage_deltas(session: Session, deltas: Mapping[Key, Delta]) -> None:
         set_={c: ROLLUPS.c[c] + stmt.excluded[c] for c in USAGE_COLUMNS},
     )
     session.execute(stmt, rows)
-
-
-def usage_deltas(
-    intervals: Iterable[tuple[tuple[int, int, int], int, int, int, list[Piece]]],
-) -> dict[Key, Delta]:
-    """The rollup deltas of new intervals: ((contract, site, accelerator), GPUs, start, end,
-    excluded pieces) each."""
-    out: dict[Key, Delta] = {}
-    for where, gpus, start, end, pieces in intervals:
-        add_usage(out, where, gpus, start, end, pieces)
-    return out
 
 
 def add_telemetry(session: Session, deltas: Mapping[tuple[int, int], NodeHourDelta]) -> None:
