@@ -127,8 +127,14 @@ def test_read_close_and_rebuild_the_rollups_from_the_command_line(
     items = json.loads(out)["items"]
     assert items and {i["site"] for i in items} == {"mu"}
     assert sum(i["measured_gpu_seconds"] for i in items) >= 3 * 80
+    code, out = cli(url, "meter", "rollups", "--contract", "acme-cli", "--step", "day", "--json")
+    assert code == 0, out
+    days = json.loads(out)["items"]
+    assert sum(d["measured_gpu_seconds"] for d in days) == sum(
+        i["measured_gpu_seconds"] for i in items
+    )
     code, out = cli(url, "meter", "rollups", "--contract", "acme-cli", "--step", "day")
-    assert code == 0 and "acme-cli" in out and "H100" in out, out
+    assert code == 0 and "mu" in out, out
     code, out = cli(url, "meter", "close")
     assert code == 0 and out.startswith("closed "), out
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

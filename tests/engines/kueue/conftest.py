@@ -10,7 +10,18 @@ from fastapi.testclient import TestClient
 from neocloud.engines.kueue.crds import CrdSchemas
 from tests.engines.kueue.world import build_kueue_world
 
-SCHEMAS = Path(__file__).resolve().parents[4] / "shared" / "schemas" / "kueue"
+# Beside the checkout, or in the machine's workspace (where a CI checkout elsewhere finds it).
+SCHEMAS = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[4] / "shared" / "schemas" / "kueue",
+            Path("/work/shared/schemas/kueue"),
+        )
+        if p.is_dir()
+    ),
+    Path(__file__).resolve().parents[4] / "shared" / "schemas" / "kueue",
+)
 
 
 @pytest.fixture(scope="session")
