@@ -113,15 +113,37 @@ def log(message: str) -> None:
     print(f"[billing] {message}", file=sys.stderr, flush=True)
 
 
+def counts(engine: sa.Engine) -> dict[str, Any]:
+    """What a kept database holds; its invoices are dropped so the run starts clean."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM invoice_lines"))
+        conn.execute(sa.text("DELETE FROM invoices"))
+        one = lambda q: int(conn.execute(sa.text(q)).scalar_one())  # noqa: E731
+        return {
+            "contracts": one("SELECT count(*) FROM contracts"),
+            "claims": one("SELECT count(*) FROM capacity_claims"),
+            "usage_intervals": one("SELECT count(*) FROM usage_intervals"),
+            "rollup_rows": one("SELECT count(*) FROM usage_rollups"),
+            "tenants": one("SELECT count(*) FROM tenants"),
+        }
+
+
 @contextmanager
-def database(pg_url: str) -> Iterator[str]:
+def database(pg_url: str, given: str | None = None, keep: bool = False) -> Iterator[str]:
+    if given:
+        yield given
+        return
     name = f"nc_bench_billing_{uuid.uuid4().hex[:8]}"
     admin = f"{pg_url.rstrip('/')}/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type,unused-ignore]
+    url = f"postgresql+psycopg://{pg_url.split('://', 1)[1].rstrip('/')}/{name}"
     try:
-        yield f"postgresql+psycopg://{pg_url.split('://', 1)[1].rstrip('/')}/{name}"
+        yield url
     finally:
+        if keep:
+            log(f"kept: --db {url}")
+            return  # noqa: B012
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type,unused-ignore]
 
@@ -419,16 +441,26 @@ def main() -> None:
     parser.add_argument("--intervals-per-node", type=int, default=40)
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--db", help="a database an earlier run kept (--keep): skip the setup, drop the invoices"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database; print its URL")
     args = parser.parse_args()
     from neocloud.billing import invoicing  # noqa: F401 (imported before the clock starts)
     from neocloud.db.engine import make_engine
     from neocloud.db.migrate import upgrade
 
-    with database(args.pg_url) as url:
-        upgrade(url)
+    with database(args.pg_url, args.db, args.keep) as url:
         engine = make_engine(url)
-        world = setup(engine, args.nodes, args.intervals_per_node, random.Random(args.seed))
-        base_s, base_totals = baseline(engine)  # warms the cache for both
+        if args.db:
+            world = counts(engine)
+        else:
+            upgrade(url)
+            world = setup(engine, args.nodes, args.intervals_per_node, random.Random(args.seed))
+        log("warming up: one run and the baseline, then the invoices dropped")
+        baseline(engine)
+        rate_and_invoice(engine)
+        counts(engine)
         log("rating and invoicing")
         ours_s, totals, written = rate_and_invoice(engine)
         log("baseline")

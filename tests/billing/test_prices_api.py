@@ -3,9 +3,13 @@ naming the entry, and a negotiated on-demand rate with volume tiers priced into 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
+
+from tests.contracts.world import build
 
 ENTRY = {"accelerator": "H100", "contract_type": "on-demand", "price": "3.49"}
 
@@ -77,3 +81,18 @@ def test_setting_a_price_ends_the_one_in_force(client: TestClient) -> None:
     )
     dup = client.post("/v1/price-books", json=book("neg"))
     assert dup.status_code == 409
+
+
+def test_quotes_and_bookings_price_from_the_list_book(client: TestClient) -> None:
+    build(client)
+    month = datetime.now(UTC).strftime("%Y-%m-01T00:00:00Z")
+    quote = {"tenant": "acme", "type": "on-demand", "accelerator": "H100", "months": 1}
+    before = client.post("/v1/quotes", json=quote).json()["options"][0]["price"]
+    assert Decimal(before) == Decimal("3.99")
+    r = client.post(
+        "/v1/price-books/list-usd/prices",
+        json={**ENTRY, "price": "3.49", "valid_from": month},
+    )
+    assert r.status_code == 200, r.text
+    after = client.post("/v1/quotes", json=quote).json()["options"][0]["price"]
+    assert Decimal(after) == Decimal("3.49")

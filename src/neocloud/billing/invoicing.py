@@ -71,10 +71,10 @@ def run(
                 Invoice.period == p.label,
                 Invoice.kind != DocumentKind.CREDIT_NOTE,
                 Invoice.status != InvoiceStatus.VOID,
-                Invoice.tenant_id.in_(list(scope)),
             )
         )
     )
+    standing = [i for i in standing if i.tenant_id in scope]
     kept = [i for i in standing if i.status.final]
     final = {i.tenant_id for i in kept}
     if tenant is not None and final:
@@ -82,7 +82,7 @@ def run(
             f"period {p.label} is finalized for '{tenant}' ({_names(kept)}): "
             "correct it with a credit note; late usage goes on the next period by itself"
         )
-    open_ids = [t for t in scope if t not in final]
+    open_ids = None if tenant is None and not final else [t for t in scope if t not in final]
     pending = charges(session, p, open_ids, now)
     drafts = [i for i in standing if not i.status.final]
     if final and not pending and not drafts:
@@ -107,9 +107,12 @@ def run(
     return RunResult(p, documents, kept, len(drafts))
 
 
-def charges(session: Session, p: Period, tenant_ids: list[int], now: datetime) -> list[Pending]:
-    """Every line the period's run writes for these tenants (pure rating over loaded data)."""
-    if not tenant_ids:
+def charges(
+    session: Session, p: Period, tenant_ids: list[int] | None, now: datetime
+) -> list[Pending]:
+    """Every line the period's run writes for these tenants (None: every tenant), rating
+    over loaded data."""
+    if tenant_ids is not None and not tenant_ids:
         return []
     billed = loading.contracts(session, p, tenant_ids)
     ids = [b.id for b in billed]

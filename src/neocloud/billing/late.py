@@ -37,10 +37,11 @@ class Adjustment:
 
 
 def adjustments(
-    session: Session, period: Period, tenant_ids: Iterable[int], books: Books
+    session: Session, period: Period, tenant_ids: Iterable[int] | None, books: Books
 ) -> list[Adjustment]:
-    """Adjustments for the tenants' finalized invoices of the periods before `period`."""
-    allowed = set(tenant_ids)
+    """Adjustments for the tenants' (None: every tenant's) finalized invoices of the periods
+    before `period`."""
+    allowed = None if tenant_ids is None else set(tenant_ids)
     earlier = [period.previous()]
     while len(earlier) < LATE_PERIODS:
         earlier.append(earlier[-1].previous())
@@ -52,7 +53,7 @@ def adjustments(
             Invoice.kind != DocumentKind.CREDIT_NOTE,
         )
     ):
-        if tid in allowed:
+        if allowed is None or tid in allowed:
             finalized[label].add(tid)
     out: list[Adjustment] = []
     for q in earlier:
@@ -78,7 +79,7 @@ def _for_period(
         .where(
             InvoiceLine.for_period == q.label,
             InvoiceLine.kind.in_(USAGE_KINDS),
-            InvoiceLine.contract_id.in_(ids),
+            loading.among(session, InvoiceLine.contract_id, ids),
             Invoice.status != InvoiceStatus.VOID,
             Invoice.kind != DocumentKind.CREDIT_NOTE,
             Invoice.period < period.label,

@@ -10,8 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from neocloud.billing.charges import CHARGES, Carry, ChargeKind, Held, Terms, Usage
@@ -25,6 +27,19 @@ from neocloud.core.timeutil import as_utc
 from neocloud.fleet.models import Accelerator
 from neocloud.metering.availability import Stretch, hourly
 from neocloud.placement.models import Degradation
+
+
+def among(session: Session, column: Any, values: Iterable[int]) -> sa.ColumnElement[bool]:
+    """`column IN values`: one array parameter on PostgreSQL however many values there are
+    (a run may name 10,000 contracts), a list on SQLite."""
+    wanted = sorted(set(values))
+    if session.get_bind().dialect.name == "postgresql":
+        found: sa.ColumnElement[bool] = column == sa.any_(
+            sa.bindparam(None, wanted, type_=postgresql.ARRAY(sa.Integer))
+        )
+        return found
+    result: sa.ColumnElement[bool] = column.in_(wanted)
+    return result
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ def contracts(session: Session, period: Period, tenant_ids: Iterable[int] | None
         .order_by(c.id)
     )
     if tenant_ids is not None:
-        stmt = stmt.where(c.tenant_id.in_(list(tenant_ids)))
+        stmt = stmt.where(among(session, c.tenant_id, tenant_ids))
     out = []
     for r in session.execute(stmt):
         start_h, end_h = hour_of(r.start_at), hour_of(r.end_at)
@@ -105,7 +120,7 @@ def claims(session: Session, ids: list[int]) -> dict[int, list[Held]]:
             CapacityClaim.start_h,
             CapacityClaim.end_h,
             CapacityClaim.gpus,
-        ).where(CapacityClaim.contract_id.in_(ids))
+        ).where(among(session, CapacityClaim.contract_id, ids))
     ):
         out[cid].append(Held(a, b, gpus))
     return out
@@ -114,7 +129,9 @@ def claims(session: Session, ids: list[int]) -> dict[int, list[Held]]:
 TOTALS_SQL = sa.text(
     """
     SELECT contract_id, SUM(billable_gpu_seconds), SUM(measured_gpu_seconds),
-           MAX(billable_gpu_seconds) * COUNT(DISTINCT site_id),
+           MAX(billable_gpu_seconds),
+           CASE WHEN MIN(site_id) = MAX(site_id) AND MIN(accelerator_id) = MAX(accelerator_id)
+                THEN 1 ELSE 0 END,
            MIN(CASE WHEN billable_gpu_seconds > 0 THEN hour END),
            MAX(CASE WHEN billable_gpu_seconds > 0 THEN hour END)
     FROM usage_rollups
@@ -122,8 +139,9 @@ TOTALS_SQL = sa.text(
     GROUP BY contract_id
     """
 )
-"""Usage per contract over [lo, hi), summed from the hourly rollups in one scan; with an upper
-bound of any hour's billable GPU-seconds (the largest row x the sites it spans)."""
+"""Usage per contract over [lo, hi), summed from the hourly rollups in one scan (no DISTINCT,
+so PostgreSQL aggregates it in parallel); with the largest row, which is the busiest hour's
+billable GPU-seconds when the contract ran at one site on one accelerator."""
 
 OVERAGE_SQL = sa.text(
     """
@@ -155,7 +173,7 @@ def usage(session: Session, period: Period, held: dict[int, list[Held]]) -> dict
     suspects = [
         cid
         for cid, r in totals.items()
-        if cid in held and int(r[3] or 0) > least_held(held[cid], period) * 3600
+        if cid in held and (not r[4] or int(r[3] or 0) > least_held(held[cid], period) * 3600)
     ]
     over: dict[int, int] = {}
     if suspects:
@@ -171,7 +189,7 @@ def usage(session: Session, period: Period, held: dict[int, list[Held]]) -> dict
             first_hour=None if first is None else int(first),
             last_hour=None if last is None else int(last),
         )
-        for cid, (_, b, m, _, first, last) in totals.items()
+        for cid, (_, b, m, _, _, first, last) in totals.items()
     }
 
 
@@ -235,7 +253,7 @@ def carries(session: Session, period: Period, ids: list[int]) -> dict[int, Carry
             Invoice.status != InvoiceStatus.VOID,
             Invoice.kind != DocumentKind.CREDIT_NOTE,
             Invoice.period < period.label,
-            InvoiceLine.contract_id.in_(ids),
+            among(session, InvoiceLine.contract_id, ids),
         )
         .group_by(InvoiceLine.contract_id, InvoiceLine.kind)
     ):

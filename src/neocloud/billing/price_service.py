@@ -81,6 +81,7 @@ def create_book(
     check(body.entries)
     if session.scalar(sa.select(PriceBook.id).where(PriceBook.name == body.name)) is not None:
         raise Conflict(f"price book '{body.name}' exists already")
+    _forget(session)
     book = PriceBook(
         name=body.name, currency=body.currency, tenant_id=tenant_id, description=body.description
     )
@@ -120,6 +121,7 @@ def set_price(
             r.valid_to = start
     everything = [_entry_in(r) for r in rows] + [entry]
     check(everything, new=len(rows))
+    _forget(session)
     session.add(_row(book.id, entry))
     session.flush()
     audit.record(
@@ -180,7 +182,7 @@ class Books:
         books = list(session.scalars(sa.select(PriceBook)))
         entries: dict[int, list[prices.PriceEntry]] = defaultdict(list)
         for r in session.scalars(sa.select(PriceEntry)):
-            entries[r.book_id].append(plain(_entry_in(r), ref=f"{_name(books, r.book_id)}#{r.id}"))
+            entries[r.book_id].append(_plain_row(r, _name(books, r.book_id)))
         self._list: dict[str, prices.PriceBook] = {}
         self._own: dict[tuple[int, str], prices.PriceBook] = {}
         for b in sorted(books, key=lambda b: b.id):
@@ -201,18 +203,48 @@ class Books:
         return prices.PriceBook(own.name, currency, own.entries + kept)
 
 
-def list_rate(
-    session: Session, accelerator: str, kind: object, at: datetime, hours: int
-) -> Decimal | None:
-    """The list book's GPU-hour price for a quote or a booking (None: not priced there)."""
-    from neocloud.contracts.models import ContractType
+def list_book(session: Session, currency: str = "USD") -> prices.PriceBook | None:
+    """The currency's list book (the one no tenant holds), as quotes and bookings price from
+    it; read once per session (a request), since a booking may ask for it many times."""
+    key = f"neocloud.list_book.{currency}"
+    if key in session.info:
+        cached: prices.PriceBook | None = session.info[key]
+        return cached
+    found = session.execute(
+        sa.select(PriceBook.id, PriceBook.name)
+        .where(PriceBook.tenant_id.is_(None), PriceBook.currency == currency)
+        .order_by(PriceBook.id)
+        .limit(1)
+    ).first()
+    book = None
+    if found is not None:
+        book_id, name = found
+        rows = session.scalars(sa.select(PriceEntry).where(PriceEntry.book_id == book_id))
+        book = prices.PriceBook(name, currency, tuple(_plain_row(r, name) for r in rows))
+    session.info[key] = book
+    return book
 
-    assert isinstance(kind, ContractType)
-    book = Books(session)._list.get("USD")
-    if book is None:
-        return None
-    entry = book.find(accelerator, kind, hour_of(at), hours)
-    return entry.price if entry is not None else None
+
+def _forget(session: Session) -> None:
+    for key in [k for k in session.info if str(k).startswith("neocloud.list_book.")]:
+        del session.info[key]
+
+
+def _plain_row(r: PriceEntry, book: str) -> prices.PriceEntry:
+    return prices.PriceEntry(
+        accelerator=r.accelerator,
+        contract_type=r.contract_type,
+        unit=r.unit,
+        price=Decimal(r.price),
+        valid_from_h=_hour(r.valid_from),
+        valid_to_h=None if r.valid_to is None else _hour(r.valid_to),
+        min_term_months=r.min_term_months,
+        tiers=tuple(
+            prices.Tier(int(t["from_gpu_hours"]), Decimal(str(t["discount_pct"])))
+            for t in r.tiers or []
+        ),
+        ref=f"{book}#{r.id}",
+    )
 
 
 def _name(books: list[PriceBook], book_id: int) -> str:

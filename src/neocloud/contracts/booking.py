@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from neocloud.auth import audit
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission
+from neocloud.billing.price_service import list_book
 from neocloud.capacity import state
 from neocloud.capacity.calendar import Floor
 from neocloud.capacity.planner import Unit
-from neocloud.capacity.timeline import HOURS_PER_MONTH, at_hour
+from neocloud.capacity.timeline import HOURS_PER_MONTH, at_hour, hour_of
 from neocloud.contracts import pricing, relocation, resolve
 from neocloud.contracts.models import Contract, ContractState, ContractType, PriceModel, Quote
 from neocloud.contracts.placing import Request, place, write_claims, write_floors
@@ -290,7 +291,9 @@ def default_price(session: Session, c: Contract, acc: Accelerator | None) -> Dec
         return (monthly / Decimal(max(c.gpus or 1, 1)) / HOURS_PER_MONTH).quantize(pricing.CENT)
     if acc is None:
         return Decimal(0)
-    rate = pricing.gpu_hour_rate(c.type, acc.name, acc.bf16_tflops, hours)
+    rate = pricing.gpu_hour_rate(
+        c.type, acc.name, acc.bf16_tflops, hours, list_book(session), hour_of(c.start_at)
+    )
     if c.price_model is PriceModel.PER_MW_MONTH:
         raise resolve.bad("price_model", "per-mw-month is for dedicated-site contracts")
     return rate

@@ -7,14 +7,23 @@ GB300 is estimated at 1.2x GB200. Reserved capacity is discounted with the term,
 market quotes); spot runs at 35% of list (SF Compute's $2.11 against CoreWeave's $6.16).
 Internal contracts carry a transfer price (cost recovery, for showback). A dedicated site is
 priced per MW-month at what its GPUs would fetch as reserved capacity for the same term.
+
+These figures are the seed of billing's list price book (`list-usd`, made by migration
+0010); bookings and quotes price from that book when they are given it (`book`), so a price
+set there (`neocloud prices set`) is what the next quote offers. Without a book, or for a
+chip the book does not price, the figures here answer.
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
-from neocloud.capacity.timeline import HOURS_PER_MONTH
+from neocloud.capacity.timeline import FOREVER, HOURS_PER_MONTH, Hour
 from neocloud.contracts.models import ContractType
+
+if TYPE_CHECKING:
+    from neocloud.billing.prices import PriceBook
 
 LIST_PRICE = {
     "H100": Decimal("3.99"),
@@ -53,8 +62,19 @@ def term_discount(hours: int) -> Decimal:
 
 
 def gpu_hour_rate(
-    kind: ContractType, accelerator: str, bf16_tflops: Decimal, hours: int
+    kind: ContractType,
+    accelerator: str,
+    bf16_tflops: Decimal,
+    hours: int,
+    book: PriceBook | None = None,
+    at: Hour | None = None,
 ) -> Decimal:
+    """The GPU-hour rate of a contract type and term: the book's entry in force at `at`
+    (default: the latest) when it prices the chip, else the figures above."""
+    if book is not None:
+        entry = book.find(accelerator, kind, FOREVER - 1 if at is None else at, hours)
+        if entry is not None:
+            return entry.price.quantize(CENT, ROUND_HALF_UP)
     base = list_price(accelerator, bf16_tflops)
     if kind is ContractType.SPOT:
         rate = base * SPOT_SHARE

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from neocloud.auth import audit
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission
+from neocloud.billing.price_service import list_book
+from neocloud.billing.prices import PriceBook
 from neocloud.capacity import state
 from neocloud.capacity.calendar import SiteBook
 from neocloud.capacity.planner import Fit, Need, describe_uses, earliest_fit, shortfall
@@ -101,9 +103,9 @@ def create_quote(session: Session, *, actor: Principal, body: QuoteCreate) -> Qu
             kind is ContractType.INTERNAL,
         )
         if kind.holds_capacity:
-            options, unavailable = _committed(books, req, kind, acc, latest)
+            options, unavailable = _committed(books, req, kind, acc, latest, list_book(session))
         else:
-            options, unavailable = _uncommitted(books, req, kind, acc)
+            options, unavailable = _uncommitted(books, req, kind, acc, list_book(session))
     options = options[: body.max_options]
     for i, o in enumerate(options, start=1):
         o.option = i
@@ -190,9 +192,16 @@ def _option(
 
 
 def _committed(
-    books: dict[int, SiteBook], req: Request, kind: ContractType, acc: Accelerator, latest: Hour
+    books: dict[int, SiteBook],
+    req: Request,
+    kind: ContractType,
+    acc: Accelerator,
+    latest: Hour,
+    prices: PriceBook | None,
 ) -> tuple[list[QuoteOption], UnavailableOut | None]:
-    rate = pricing.gpu_hour_rate(kind, acc.name, acc.bf16_tflops, req.end - req.start)
+    rate = pricing.gpu_hour_rate(
+        kind, acc.name, acc.bf16_tflops, req.end - req.start, prices, req.start
+    )
     found: list[tuple[tuple[Hour, int, str], QuoteOption]] = []
     needs: dict[int, Need] = {}
     for sid, book in books.items():
@@ -262,10 +271,16 @@ def _unavailable(
 
 
 def _uncommitted(
-    books: dict[int, SiteBook], req: Request, kind: ContractType, acc: Accelerator
+    books: dict[int, SiteBook],
+    req: Request,
+    kind: ContractType,
+    acc: Accelerator,
+    prices: PriceBook | None,
 ) -> tuple[list[QuoteOption], UnavailableOut | None]:
     """On-demand and spot: no capacity is held; show what is free now and the price."""
-    rate = pricing.gpu_hour_rate(kind, acc.name, acc.bf16_tflops, req.end - req.start)
+    rate = pricing.gpu_hour_rate(
+        kind, acc.name, acc.bf16_tflops, req.end - req.start, prices, req.start
+    )
     options: list[tuple[int, QuoteOption]] = []
     for book in books.values():
         keys = book.accelerators.get(acc.id, [])
@@ -337,6 +352,8 @@ def _dedicated(
                     book.pools[c.pool].accelerator,
                     _tflops(session, c.pool[1]),
                     duration,
+                    list_book(session),
+                    plan.start,
                 )
                 * c.gpus
                 * HOURS_PER_MONTH

@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from neocloud.auth import audit
 from neocloud.auth.principal import Principal
+from neocloud.billing.price_service import list_book
 from neocloud.capacity import state
 from neocloud.capacity.calendar import Claim, SiteBook
 from neocloud.capacity.models import CapacityClaim
 from neocloud.capacity.planner import Need, Unit, fit_at, shortfall
-from neocloud.capacity.timeline import HOURS_PER_MONTH, Hour, at_hour
+from neocloud.capacity.timeline import HOURS_PER_MONTH, Hour, at_hour, hour_of
 from neocloud.contracts import pricing
 from neocloud.contracts.models import Contract, ContractType
 from neocloud.contracts.placing import replace_commitments, write_claims
@@ -282,12 +283,15 @@ def _apply_moves(
 def site_value_per_month(session: Session, contract: Contract, hours: int) -> Decimal:
     """What the site's GPUs would fetch per month as reserved capacity for the same term."""
     total = Decimal(0)
+    book = list_book(session)
     for name, tflops, gpus in session.execute(
         sa.select(Accelerator.name, Accelerator.bf16_tflops, sa.func.max(CapacityClaim.gpus))
         .join(CapacityClaim, CapacityClaim.accelerator_id == Accelerator.id)
         .where(CapacityClaim.contract_id == contract.id)
         .group_by(Accelerator.name, Accelerator.bf16_tflops, CapacityClaim.fabric)
     ):
-        rate = pricing.gpu_hour_rate(ContractType.RESERVED, name, tflops, hours)
+        rate = pricing.gpu_hour_rate(
+            ContractType.RESERVED, name, tflops, hours, book, hour_of(contract.start_at)
+        )
         total += rate * int(gpus) * HOURS_PER_MONTH
     return total
