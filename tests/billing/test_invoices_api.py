@@ -240,3 +240,51 @@ def test_overage_above_the_reservation_at_the_list_on_demand_rate(world: World) 
     lines = by_contract(doc(w, "acme"))
     assert lines[("acme-res", "overage")] == D("15.96")
     assert lines[("acme-res", "commitment")] == D("28800.00")
+
+
+def test_prepayment_is_billed_then_drawn_down_across_invoices(world: World) -> None:
+    w = world
+    body = {
+        "name": "globex-pre",
+        "tenant": "globex",
+        "type": "reserved",
+        "accelerator": "H100",
+        "gpus": 8,
+        "site": "west",
+        "price": "2.00",
+        "prepayment_pct": "20",
+        "start": "2026-10-01T00:00:00Z",
+        "end": "2027-01-01T00:00:00Z",
+    }
+    ok(w.c.post("/v1/contracts", json=body), 201)
+    run(w, "2026-10", tenant="globex")
+    october = doc(w, "globex", "2026-10")
+    lines = {x["kind"]: D(x["amount"]) for x in october["items"] if x["contract"] == "globex-pre"}
+    # value 8 x 2,208 h x 2.00 = 35,328.00; 20% prepaid = 7,065.60; October draws 20% of
+    # its 8 x 744 x 2.00 = 11,904.00
+    assert lines == {
+        "commitment": D("11904.00"),
+        "prepayment": D("7065.60"),
+        "prepayment-applied": D("-2380.80"),
+    }
+    ok(w.c.post(f"/v1/invoices/{october['id']}/issue"))
+    run(w, "2026-11", tenant="globex")
+    november = by_contract(doc(w, "globex"))
+    assert november[("globex-pre", "commitment")] == D("11520.00")
+    assert november[("globex-pre", "prepayment-applied")] == D("-2304.00")
+    assert ("globex-pre", "prepayment") not in november
+    # December, the last month (a preview: it is not over), draws what is left
+    run(w, "2026-12", tenant="globex")
+    december = by_contract(doc(w, "globex", "2026-12"))
+    assert december[("globex-pre", "prepayment-applied")] == D("-2380.80")
+
+
+def test_showback_is_published_never_paid(world: World) -> None:
+    w = world
+    run(w)
+    ops = doc(w, "ops")
+    assert ops["kind"] == "showback" and ops["due_at"] is None
+    published = ok(w.c.post(f"/v1/invoices/{ops['id']}/issue"))
+    assert published["number"].startswith("SB-2026-11-") and published["due_at"] is None
+    r = w.c.post(f"/v1/invoices/{ops['id']}/pay")
+    assert r.status_code == 409 and "only an invoice is paid" in r.json()["detail"]
