@@ -478,7 +478,7 @@ def main() -> None:
         **written,
         "seconds": {"rate_and_invoice": round(ours_s, 2), "baseline_group_by": round(base_s, 2)},
         "ratio": round(ours_s / base_s, 2) if base_s else None,
-        "grand_total": str(sum(totals.values(), Decimal(0))),
+        "grand_total": str(sum(totals.values(), Decimal(0)).quantize(Decimal("0.01"))),
         "totals_match_to_the_cent": not mismatched,
         "mismatched_tenants": mismatched[:10],
         "targets": {

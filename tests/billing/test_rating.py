@@ -225,8 +225,7 @@ def test_sla_credit_is_capped_by_the_tier() -> None:
 
 
 def test_lines_are_rounded_half_even() -> None:
-    # 1 GPU-second at 0.018 per GPU-hour = 0.000005: a tie, rounds to even (0.00); 3 s = 0.000015 -> 0.00
     t = terms(ContractType.ON_DEMAND, price=D("90"))
-    # 1 s at 90 = 0.025 -> 0.02 (even); 3 s = 0.075 -> 0.08 (even)
+    # ties go to the even cent: 1 s at 90 per GPU-hour = 0.025 -> 0.02; 3 s = 0.075 -> 0.08
     assert rate(t, NOV, [], Usage(1), None, BOOK)[0].amount == D("0.02")
     assert rate(t, NOV, [], Usage(3), None, BOOK)[0].amount == D("0.08")
