@@ -288,3 +288,27 @@ def test_showback_is_published_never_paid(world: World) -> None:
     assert published["number"].startswith("SB-2026-11-") and published["due_at"] is None
     r = w.c.post(f"/v1/invoices/{ops['id']}/pay")
     assert r.status_code == 409 and "only an invoice is paid" in r.json()["detail"]
+
+
+def test_a_negotiated_book_prices_the_tenants_overage_with_volume_tiers(world: World) -> None:
+    w = world
+    book = {
+        "name": "acme-2026",
+        "tenant": "acme",
+        "entries": [
+            {
+                "accelerator": "H100",
+                "contract_type": "on-demand",
+                "price": "3.00",
+                "valid_from": "2026-01-01T00:00:00Z",
+                "tiers": [{"from_gpu_hours": 2, "discount_pct": "50"}],
+            }
+        ],
+    }
+    ok(w.c.post("/v1/price-books", json=book), 201)
+    w.use("acme-res", at("2026-11-07T05:00"), 20 * 3600)  # 4 GPU-hours above the 16 held
+    run(w)
+    over = [x for x in doc(w, "acme")["items"] if x["kind"] == "overage"]
+    # 2 GPU-hours at 3.00 = 6.00, 2 more at 50% off = 3.00, priced by acme's own book
+    assert [D(x["amount"]) for x in over] == [D("6.00"), D("3.00")]
+    assert over[0]["source"]["price_entry"].startswith("acme-2026#")
