@@ -3,12 +3,14 @@ document checked line by line against figures computed by hand."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from typing import Any
 
 from neocloud.auth.principal import SYSTEM
-from neocloud.billing import lifecycle
-from neocloud.db.engine import transaction
+from neocloud.billing import invoicing, lifecycle
+from neocloud.core.timeutil import utcnow
+from neocloud.db.engine import retrying, transaction
 from tests.billing.conftest import World, ok
 from tests.billing.helpers import at
 from tests.conftest import token_maker
@@ -312,3 +314,29 @@ def test_a_negotiated_book_prices_the_tenants_overage_with_volume_tiers(world: W
     # 2 GPU-hours at 3.00 = 6.00, 2 more at 50% off = 3.00, priced by acme's own book
     assert [D(x["amount"]) for x in over] == [D("6.00"), D("3.00")]
     assert over[0]["source"]["price_entry"].startswith("acme-2026#")
+
+
+def test_concurrent_runs_of_a_period_leave_one_invoice_per_tenant(world: World) -> None:
+    w = world
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            with w.factory() as s:
+                retrying(
+                    s,
+                    lambda: invoicing.run(
+                        s, actor=SYSTEM, period="2026-11", tenant=None, now=utcnow()
+                    ),
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    items = ok(w.c.get("/v1/invoices", params={"period": "2026-11"}))["items"]
+    assert sorted(i["tenant"] for i in items) == ["acme", "globex", "ops"]
