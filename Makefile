@@ -34,7 +34,7 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 ## The benchmarks (each prints one JSON object; about 15 minutes on 2 cores).
 bench: $(VENV)/.installed-dev

@@ -80,10 +80,11 @@ def load_fabric(session: Session, ref: FabricRef, now: datetime) -> FabricView:
         .join(Node, Node.id == SpotLease.node_id)
         .where(Node.fabric_id == ref.id, SpotLease.ended_at.is_(None))
     ):
-        if notice is None:
-            leased[int(cid)].add(names[int(nid)])
+        name = names.get(int(nid))
+        if notice is None and name is not None:  # on notice: the owner's again
+            leased[int(cid)].add(name)
             if owner is not None:
-                lent[int(owner)].add(names[int(nid)])
+                lent[int(owner)].add(name)
     gpus = _claims(session, ref, now)
     contracts = _contracts(session, ref, now, set(gpus), accelerators)
     tenants = dict(session.execute(sa.select(Tenant.id, Tenant.name)).all())

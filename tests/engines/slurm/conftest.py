@@ -1,8 +1,10 @@
 """Fixtures of the Slurm engine tests: one real cluster per module (see slurm_cluster.py) and
 a neocloud API over PostgreSQL whose fabric `f1` of site `east` is that cluster's nodes.
 
-The tests of a module share the cluster and the database, so they run in file order on one
-xdist worker (`xdist_group`), each leaving the fabric as it found it where it can.
+The cluster is shared by the tests of a module that run on one xdist worker (a worker that
+gets some of them boots its own); each test has a database of its own and leaves the cluster
+with no job running and no node drained. What a test leaves on the cluster (reservations,
+QOS, accounts) is drift to the next test's database, which its first reconcile removes.
 """
 
 from __future__ import annotations
@@ -57,9 +59,10 @@ def slurm() -> Iterator[SlurmCluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def nc(pg_template: str, slurm: SlurmCluster) -> Iterator[TestClient]:
-    """The API (admin token), the fleet applied, tenants created, the fabric given to Slurm."""
+    """The API (admin token) on a database of its own: the fleet applied, tenants created,
+    the fabric given to Slurm."""
     name = f"nc_slurm_{uuid.uuid4().hex[:10]}"
     pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     eng = make_engine(pg_url(name))
@@ -96,7 +99,20 @@ def nc(pg_template: str, slurm: SlurmCluster) -> Iterator[TestClient]:
             yield c
     finally:
         eng.dispose()
+        _reset(slurm)
         pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _reset(slurm: SlurmCluster) -> None:
+    """No job left, no node drained: what a test did to the cluster ends with it."""
+    jobs = slurm.run("squeue", "-h", "-o", "%i", check=False).split()
+    if jobs:
+        slurm.run("scancel", *jobs, check=False)
+    out = slurm.run("sinfo", "-h", "-N", "-o", "%N %t", check=False)
+    for line in out.splitlines():
+        name, _, state = line.partition(" ")
+        if state.startswith(("drain", "drng", "down")):
+            slurm.run("scontrol", "update", f"NodeName={name}", "State=RESUME", check=False)
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
