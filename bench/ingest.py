@@ -12,9 +12,11 @@ What it measures (each path for `--seconds`, default 60):
   per batch, client side.
 - bus: batches of 1,000 events per message are published to a JetStream stream (memory
   storage) ahead of time; then `--consumers` (default 2) `neocloud meter consume` processes
-  sharing one durable consumer drain it, `--bus-batch` events (default 10,000: 10 messages)
-  per pull and transaction. Events/s is rows stored per second from the first row on, read
-  from the database; the p99 batch latency is the consumer's (pull to ack).
+  sharing one durable consumer drain it, `--bus-batch` events (default 20,000: 20 messages)
+  per pull and transaction (a pull is not bound by the API's 10,000 a batch; twice that cut
+  the consumers' CPU per event by a fifth). Events/s is rows stored per second from the
+  first row on, read from the database; the p99 batch latency is the consumer's (pull to
+  ack).
 - baseline: the same rows (the tuples the ingest path COPYs) COPYed into an unindexed,
   unconstrained table, in one transaction, in this process.
 
@@ -488,7 +490,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--consumers", type=int, default=2)
-    parser.add_argument("--bus-batch", type=int, default=BATCH, help="events per transaction")
+    parser.add_argument(
+        "--bus-batch", type=int, default=2 * BATCH, help="events per pull and transaction"
+    )
     parser.add_argument("--bus-events", type=int, default=1_500_000)
     parser.add_argument("--copy-events", type=int, default=1_000_000)
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
