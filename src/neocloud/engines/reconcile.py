@@ -47,6 +47,7 @@ from neocloud.engines.protocol import (
     Capability,
     Engine,
     EngineUnavailable,
+    FabricDesired,
     desired,
     diff,
 )
@@ -286,7 +287,7 @@ def _usage_back(
     session: Session,
     engine: Engine,
     engine_fabric_id: int,
-    want: object,
+    want: FabricDesired,
     now: datetime,
 ) -> UsageOut:
     with session.begin():
@@ -297,7 +298,7 @@ def _usage_back(
     evs, skipped = usage.events(
         runs,
         source=engine.source,
-        contract_of=lambda r: engine.contract_of(r, want),  # type: ignore[arg-type]
+        contract_of=lambda r: engine.contract_of(r, want),
         since=since,
         now=now,
     )
