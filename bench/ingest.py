@@ -26,8 +26,9 @@ events/s on the best path and >= 40% of the raw COPY rate. Peak memory: the larg
 set (VmHWM) of the server's workers, of the consumer, and of this process.
 
 Where the time goes: for each path, the CPU time per 10,000 events of the Python
-processes (server workers or consumers), of their PostgreSQL backends and of the clients
-(this process), read from /proc over the measured stretch, and how busy the machine's CPUs
+processes (server workers or consumers), of their PostgreSQL backends, of autovacuum on the
+benchmark's database and of the clients (this process), read from /proc over the measured
+stretch, and how busy the machine's CPUs
 were in all (`machine_busy_pct`; what the benchmark itself did not use was others' work).
 
     .venv/bin/python bench/ingest.py               # about 3 minutes
@@ -125,14 +126,21 @@ def machine_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def backends(db: str) -> list[int]:
-    """The PostgreSQL backends connected to the benchmark's database (but this one)."""
+def backends(db: str, kind: str = "client backend") -> list[int]:
+    """The PostgreSQL processes of a kind (client backends, or autovacuum workers) working
+    on the benchmark's database (but this connection)."""
     with psycopg.connect(db) as conn:
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = %s",
+            (kind,),
         ).fetchall()
     return [int(r[0]) for r in rows]
+
+
+def sample_backends(meter: CpuMeter, db: str) -> None:
+    meter.sample("postgresql", backends(db))
+    meter.sample("autovacuum", backends(db, "autovacuum worker"))
 
 
 class CpuMeter:
@@ -296,19 +304,20 @@ def bench_api(
     meter = CpuMeter()
     meter.start("python", workers)
     meter.start("postgresql", backends(db))
+    meter.start("autovacuum", backends(db, "autovacuum worker"))
     meter.start("clients", [os.getpid()])
     began = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
-        meter.sample("postgresql", backends(db))  # connections the pool opens meanwhile
+        sample_backends(meter, db)  # connections the pool opens, vacuum workers come and go
         time.sleep(0.5)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - began
     meter.sample("python", workers)
-    meter.sample("postgresql", backends(db))
+    sample_backends(meter, db)
     meter.sample("clients", [os.getpid()])
     if errors:
         raise RuntimeError(f"api path failed: {errors[:3]}")
@@ -408,17 +417,18 @@ def bench_bus(
         meter = CpuMeter()
         meter.start("python", [p.pid for p in procs])
         meter.start("postgresql", backends(db))
+        meter.start("autovacuum", backends(db, "autovacuum worker"))
         t0, n0 = time.monotonic(), rows(db)
         stop = t0 + seconds
         n1 = n0
         while time.monotonic() < stop and n1 - before < events:
             time.sleep(0.2)
             peak = max([peak] + [hwm_kib(p.pid) for p in procs])
-            meter.sample("postgresql", backends(db))
+            sample_backends(meter, db)
             n1 = rows(db)
         t1 = time.monotonic()
         meter.sample("python", [p.pid for p in procs])
-        meter.sample("postgresql", backends(db))
+        sample_backends(meter, db)
         peak = max([peak] + [hwm_kib(p.pid) for p in procs])
         for p in procs:
             p.terminate()
