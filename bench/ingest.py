@@ -1,6 +1,7 @@
 """Benchmark metering ingest into PostgreSQL: the batch API and the bus, against raw COPY.
 
-Setup: a fresh PostgreSQL database; `neocloud serve --workers 2` on it; through the API a
+Setup: a fresh PostgreSQL database; `neocloud serve --workers 3` on it (`--workers`: one per
+client, so that no worker runs two batches at once under one GIL); through the API a
 site of 1,250 8-GPU H100 nodes, a tenant, 10 reserved contracts of 100 nodes each that start
 this hour, and a placement reconcile (so each contract holds its nodes and usage is billable).
 
@@ -498,7 +499,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--consumers", type=int, default=2)
     parser.add_argument(
         "--bus-batch", type=int, default=2 * BATCH, help="events per pull and transaction"
