@@ -35,6 +35,7 @@ from neocloud.placement import loop as placement_loop
 from neocloud.placement.job_router import router as jobs_router
 from neocloud.placement.router import router as placement_router
 from neocloud.tenants.router import router as tenants_router
+from neocloud.web import router as web
 
 DESCRIPTION = """The control plane of a GPU neocloud: fleet inventory, capacity, contracts,
 placement, metering and billing. Authenticate with `Authorization: Bearer <token>`.
@@ -58,6 +59,7 @@ def api_router() -> APIRouter:
         kueue_router,
         engines_router,
         reports_router,
+        web.router,
     ):
         v1.include_router(router)
     return v1
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(health.router)
     app.include_router(api_router())
     _register_problem_schema(app)
+    web.mount(app)
     return app
 
 
