@@ -37,8 +37,9 @@ export async function api(path, { method = "GET", body, raw = false, headers = {
   }
   const response = await fetch(path.startsWith("/") ? path : `/v1/${path}`, init);
   if (response.status === 401) {
-    signOut("Your token was not accepted (expired or revoked); sign in again.");
-    throw new ApiError(401, { detail: "not signed in" });
+    const message = "That token was not accepted (unknown, expired or revoked); sign in with a valid token.";
+    signOut(message);
+    throw new ApiError(401, { detail: message });
   }
   if (!response.ok) {
     let problem = {};
