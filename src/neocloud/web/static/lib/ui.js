@@ -106,12 +106,16 @@ export function table({ columns, rows, caption, pageSize = 25, onRow, state = {}
   return wrap;
 }
 
-/** A table over a cursor-paginated API list: `path` like "contracts?state=active". */
-export function pagedTable({ api, path, columns, caption, pageSize = 25, onRow, empty = "Nothing here." }) {
+/** A table over a cursor-paginated API list: `path` like "contracts?state=active".
+ *  `state` (optional, e.g. ctx.state) keeps the page across live re-renders of the same list. */
+export function pagedTable({ api, path, columns, caption, pageSize = 25, onRow, empty = "Nothing here.", state = null, key = "paged" }) {
   const wrap = h("div", { class: "table" });
-  const cursors = [null];
-  let page = 0;
+  const kept = state && state[key] && state[key].path === path ? state[key] : { path, cursors: [null], page: 0 };
+  if (state) state[key] = kept;
+  const cursors = kept.cursors;
+  let page = kept.page;
   const draw = async () => {
+    kept.page = page;
     const sep = path.includes("?") ? "&" : "?";
     const cursor = cursors[page];
     const result = await api(`${path}${sep}limit=${pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
