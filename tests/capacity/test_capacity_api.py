@@ -53,6 +53,62 @@ def test_supply_follows_deliveries_and_site_dates_and_commitments_follow_booking
     assert [(p["site"], p["gpus_per_node"], p["block_gpus"]) for p in nvl] == [("west", 4, 72)]
 
 
+def test_a_row_per_site_and_accelerator_sums_its_fabrics_hour_by_hour(fleet: TestClient) -> None:
+    """`group=accelerator` (the console's calendar): one row per site x accelerator, summed
+    before each bucket takes its extremes, so fabrics tight at different times in a month do
+    not add up to a tightness that never happens."""
+    # h01 (32 GPUs) is busy in the first half of August, h02 (64) in the second half.
+    w.reserved(fleet, "hold-h02", 64, "2027-08-01", "2027-08-15", site="west", same_fabric=True)
+    w.reserved(fleet, "first-half", 32, "2027-08-01", "2027-08-15", site="west", same_fabric=True)
+    assert fleet.post("/v1/contracts/hold-h02/cancel", json={}).status_code == 200
+    w.reserved(fleet, "second-half", 64, "2027-08-15", "2027-09-01", site="west", same_fabric=True)
+    span = (t("2027-06-01"), t("2027-10-01"))
+    per_pool = w.capacity(fleet, *span, step="month", site="west", accelerator="H100")
+    assert {p["fabric"] for p in per_pool["pools"]} == {"h01", "h02"}
+    august = [p["series"][2] for p in per_pool["pools"]]
+    assert sum(b["committed"] for b in august) == 96 and sum(b["free"] for b in august) == 0
+    grouped = w.capacity(fleet, *span, step="month", site="west", group="accelerator")
+    rows = {(p["accelerator"], p["fabric"]): p for p in grouped["pools"]}
+    assert set(rows) == {("H100", "*"), ("GB200", "*")}
+    h100 = rows[("H100", "*")]
+    assert [(b["start"][:10], b["supply"], b["committed"], b["free"]) for b in h100["series"]] == [
+        ("2027-06-01", 32, 0, 32),
+        ("2027-07-01", 96, 0, 96),  # the delivery's 64 GPUs from July 1st
+        ("2027-08-01", 96, 64, 32),
+        ("2027-09-01", 96, 0, 96),
+    ]
+    assert h100["gpus_per_node"] == 8
+    csv_rows = list(
+        csv.DictReader(
+            io.StringIO(
+                fleet.get(
+                    "/v1/capacity",
+                    params={
+                        "start": span[0],
+                        "end": span[1],
+                        "step": "month",
+                        "site": "west",
+                        "accelerator": "H100",
+                        "group": "accelerator",
+                        "format": "csv",
+                    },
+                ).text
+            )
+        )
+    )
+    assert [(r["fabric"], r["committed"]) for r in csv_rows] == [
+        ("*", "0"),
+        ("*", "0"),
+        ("*", "64"),
+        ("*", "0"),
+    ]
+    w.problem(
+        fleet.get("/v1/capacity", params={"start": span[0], "end": span[1], "group": "rack"}),
+        422,
+        "group",
+    )
+
+
 def test_buckets_show_the_least_supply_and_free_and_the_most_committed(small: TestClient) -> None:
     w.reserved(small, "week", 64, "2027-01-04", "2027-01-11", site="east", same_fabric=True)
     report = w.capacity(small, t("2027-01-01"), t("2027-01-15"), step="week", site="east")

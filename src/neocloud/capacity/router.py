@@ -11,7 +11,7 @@ from neocloud.api.deps import SessionDep, require
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission as P
 from neocloud.capacity import service
-from neocloud.capacity.schemas import CapacityOut, ConflictOut, Step
+from neocloud.capacity.schemas import CapacityOut, ConflictOut, Group, Step
 
 router = APIRouter(tags=["capacity"])
 Reader = Annotated[Principal, Depends(require(P.CAPACITY_READ))]
@@ -32,12 +32,14 @@ def get_capacity(
     step: Step = Step.DAY,
     site: Annotated[str | None, Query(max_length=63)] = None,
     accelerator: Annotated[str | None, Query(max_length=63)] = None,
+    group: Group = Group.POOL,
     format: Literal["json", "csv"] | None = None,
 ) -> CapacityOut | Response:
     """Supply, committed and free GPUs per pool (site x accelerator x fabric) per step.
 
-    Per bucket: the least supply, the most committed and the least free. `format=csv` (or
-    `Accept: text/csv`) returns one row per pool and bucket, for spreadsheets.
+    Per bucket: the least supply, the most committed and the least free. `group=accelerator`
+    sums each site's pools of an accelerator first (a row per site x accelerator, fabric
+    `*`). `format=csv` (or `Accept: text/csv`) returns one row per pool and bucket.
     """
     with session.begin():
         report = service.capacity(
@@ -48,6 +50,7 @@ def get_capacity(
             step=step,
             site=site,
             accelerator=accelerator,
+            group=group,
         )
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")

@@ -16,6 +16,14 @@ class Step(enum.StrEnum):
     MONTH = "month"
 
 
+class Group(enum.StrEnum):
+    """What a row of the calendar is: one pool (site x accelerator x fabric), or every pool
+    of an accelerator at a site summed (the fabric reads `*`)."""
+
+    POOL = "pool"
+    ACCELERATOR = "accelerator"
+
+
 class Bucket(BaseModel):
     start: datetime
     end: datetime

@@ -13,16 +13,17 @@ from sqlalchemy.orm import Session
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission
 from neocloud.capacity import state
-from neocloud.capacity.calendar import Claim, SiteBook, Violation
+from neocloud.capacity.calendar import Claim, PoolKey, SiteBook, Violation
 from neocloud.capacity.schemas import (
     Bucket,
     CapacityOut,
     ConflictOut,
+    Group,
     PoolSeries,
     ShortContract,
     Step,
 )
-from neocloud.capacity.timeline import FOREVER, Hour, at_hour, hour_of
+from neocloud.capacity.timeline import FOREVER, Hour, add, at_hour, hour_of
 from neocloud.contracts.relocation import Holder, holders
 from neocloud.core.errors import InvalidInput
 from neocloud.core.timeutil import utcnow
@@ -57,6 +58,7 @@ def capacity(
     step: Step = Step.DAY,
     site: str | None = None,
     accelerator: str | None = None,
+    group: Group = Group.POOL,
 ) -> CapacityOut:
     actor.demand(Permission.CAPACITY_READ)
     a, b = hour_of(start), hour_of(end)
@@ -88,37 +90,55 @@ def capacity(
         for key in sorted(book.pools, key=lambda k: (accs.get(k[1], ""), k[2]))
         if not accelerator or accs.get(key[1]) == accelerator
     ]
-    if not spans or len(spans) * max(1, len(chosen)) > MAX_CELLS:
+    rows: dict[tuple[int, int, str], list[tuple[SiteBook, PoolKey]]] = {}
+    for book, key in chosen:
+        fabric = key[2] if group is Group.POOL else "*"
+        rows.setdefault((book.site.id, key[1], fabric), []).append((book, key))
+    if not spans or len(spans) * max(1, len(rows)) > MAX_CELLS:
         raise InvalidInput(
-            f"{len(chosen)} pools x {len(spans) or 'too many'} {step.value}s is more than "
+            f"{len(rows)} pools x {len(spans) or 'too many'} {step.value}s is more than "
             f"{MAX_CELLS} cells: use a coarser step, a shorter range, or filter by site",
             errors=[{"loc": ["query", "step"], "msg": "too many cells"}],
         )
-    pools: list[PoolSeries] = []
-    for book, key in chosen:
-        pool = book.pools[key]
-        supply, committed, free = pool.supply, book.committed[key], book.pool_free(key)
-        pools.append(
-            PoolSeries(
-                site=book.site.name,
-                accelerator=accs.get(key[1], str(key[1])),
-                fabric=key[2],
-                gpus_per_node=pool.gpus_per_node,
-                block_gpus=pool.block_gpus,
-                out_of_service=pool.out_of_service,
-                series=[
-                    Bucket(
-                        start=at_hour(x),
-                        end=at_hour(y),
-                        supply=supply.min_over(x, y),
-                        committed=committed.max_over(x, y),
-                        free=free.min_over(x, y),
-                    )
-                    for x, y in spans
-                ],
-            )
-        )
+    pools = [_series(members, fabric, accs, spans) for (_, _, fabric), members in rows.items()]
     return CapacityOut(start=at_hour(a), end=at_hour(b), step=step, pools=pools)
+
+
+def _series(
+    members: list[tuple[SiteBook, PoolKey]],
+    fabric: str,
+    accs: dict[int, str],
+    spans: list[tuple[Hour, Hour]],
+) -> PoolSeries:
+    """One row of the calendar: a pool, or several pools of a site's accelerator summed
+    hour by hour before the least and the most of each bucket are taken (so a bucket of the
+    sum never adds up tight hours that fall at different times in different fabrics)."""
+    book, key = members[0]
+    pools = [book.pools[k] for _, k in members]
+    if len(members) == 1:
+        supply, committed, free = pools[0].supply, book.committed_in(key), book.pool_free(key)
+    else:
+        supply = add(*(p.supply for p in pools))
+        committed = add(*(book.committed_in(k) for _, k in members))
+        free = add(*(book.pool_free(k) for _, k in members))
+    return PoolSeries(
+        site=book.site.name,
+        accelerator=accs.get(key[1], str(key[1])),
+        fabric=fabric,
+        gpus_per_node=max(p.gpus_per_node for p in pools),
+        block_gpus=max(p.block_gpus for p in pools),
+        out_of_service=sum(p.out_of_service for p in pools),
+        series=[
+            Bucket(
+                start=at_hour(x),
+                end=at_hour(y),
+                supply=supply.min_over(x, y),
+                committed=committed.max_over(x, y),
+                free=free.min_over(x, y),
+            )
+            for x, y in spans
+        ],
+    )
 
 
 CSV_COLUMNS = [
