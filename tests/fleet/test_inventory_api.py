@@ -43,6 +43,23 @@ def test_topology_drill_down(client: TestClient) -> None:
     assert client.get("/v1/sites/alpha/fabrics/nope/blocks").status_code == 404
 
 
+def test_fabrics_and_blocks_count_their_nodes_by_state(client: TestClient) -> None:
+    """What the console's fleet view shows at each level without listing the nodes."""
+    load(client)
+    r = client.patch("/v1/nodes/f01-b2-n1", json={"state": "failed", "reason": "xid 79"})
+    assert r.status_code == 200, r.text
+    fabrics = {f["name"]: f for f in client.get("/v1/sites/alpha/fabrics").json()}
+    assert fabrics["f01"]["nodes_by_state"] == {"available": 11, "failed": 1}
+    assert fabrics["f02"]["nodes_by_state"] == {"available": 12}
+    assert fabrics["f01"]["accelerators"] == ["H100"]
+    blocks = {b["name"]: b for b in client.get("/v1/sites/alpha/fabrics/f01/blocks").json()}
+    assert blocks["b2"]["nodes_by_state"] == {"available": 3, "failed": 1}
+    assert (blocks["b2"]["nodes"], blocks["b2"]["gpus_available"]) == (4, 24)
+    assert blocks["b1"]["nodes_by_state"] == {"available": 4}
+    beta = client.get("/v1/sites/beta/fabrics").json()
+    assert beta[0]["accelerators"] == ["GB200", "X9"]
+
+
 def test_cutting_a_sites_power_below_its_load_is_refused_with_figures(client: TestClient) -> None:
     load(client)
     r = client.patch("/v1/sites/alpha", json={"power_mw": "0.2"})

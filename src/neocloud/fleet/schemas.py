@@ -106,6 +106,8 @@ class FabricOut(BaseModel):
     blocks: int
     nodes: int
     gpus: int
+    accelerators: list[str] = Field(description="accelerators of its nodes in service")
+    nodes_by_state: dict[str, int] = Field(description="its nodes by state, retired included")
 
 
 class BlockOut(BaseModel):
@@ -115,6 +117,7 @@ class BlockOut(BaseModel):
     nodes: int
     gpus: int
     gpus_available: int
+    nodes_by_state: dict[str, int] = Field(description="its nodes by state, retired included")
 
 
 class NodeOut(BaseModel):

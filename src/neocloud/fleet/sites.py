@@ -254,21 +254,33 @@ def list_fabrics(session: Session, *, actor: Principal, site: str) -> list[Fabri
             .group_by(Block.fabric_id)
         ).all()
     )
-    nodes = {
-        f: (int(c), int(g or 0))
-        for f, c, g in session.execute(
-            sa.select(Node.fabric_id, sa.func.count(), sa.func.sum(Node.gpus))
-            .where(Node.site_id == s.id, Node.state != NodeState.RETIRED)
-            .group_by(Node.fabric_id)
+    # One grouped scan of the site's nodes gives the totals, the accelerators and the states.
+    nodes: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    states: dict[int, dict[str, int]] = defaultdict(dict)
+    accelerators: dict[int, set[str]] = defaultdict(set)
+    for f, acc, state, c, g in session.execute(
+        sa.select(
+            Node.fabric_id, Accelerator.name, Node.state, sa.func.count(), sa.func.sum(Node.gpus)
         )
-    }
+        .join(Accelerator, Accelerator.id == Node.accelerator_id)
+        .where(Node.site_id == s.id)
+        .group_by(Node.fabric_id, Accelerator.name, Node.state)
+    ):
+        states[f][str(state)] = states[f].get(str(state), 0) + int(c)
+        if state == NodeState.RETIRED:
+            continue
+        nodes[f][0] += int(c)
+        nodes[f][1] += int(g or 0)
+        accelerators[f].add(acc)
     return [
         FabricOut(
             name=f.name,
             site=site,
             blocks=int(blocks.get(f.id, 0)),
-            nodes=nodes.get(f.id, (0, 0))[0],
-            gpus=nodes.get(f.id, (0, 0))[1],
+            nodes=nodes[f.id][0],
+            gpus=nodes[f.id][1],
+            accelerators=sorted(accelerators[f.id]),
+            nodes_by_state=dict(sorted(states[f.id].items())),
         )
         for f in session.scalars(
             sa.select(Fabric).where(Fabric.site_id == s.id).order_by(Fabric.name)
@@ -282,23 +294,29 @@ def list_blocks(session: Session, *, actor: Principal, site: str, fabric: str) -
     f = session.scalar(sa.select(Fabric).where(Fabric.site_id == s.id, Fabric.name == fabric))
     if f is None:
         raise NotFound(f"fabric '{fabric}' not found in site '{site}'")
-    available = sa.func.sum(sa.case((Node.state == NodeState.AVAILABLE, Node.gpus), else_=0))
-    stats = {
-        b: (int(c), int(g or 0), int(a or 0))
-        for b, c, g, a in session.execute(
-            sa.select(Node.block_id, sa.func.count(), sa.func.sum(Node.gpus), available)
-            .where(Node.fabric_id == f.id, Node.state != NodeState.RETIRED)
-            .group_by(Node.block_id)
-        )
-    }
+    stats: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    states: dict[int, dict[str, int]] = defaultdict(dict)
+    for b, state, c, g in session.execute(
+        sa.select(Node.block_id, Node.state, sa.func.count(), sa.func.sum(Node.gpus))
+        .where(Node.fabric_id == f.id)
+        .group_by(Node.block_id, Node.state)
+    ):
+        states[b][str(state)] = int(c)
+        if state == NodeState.RETIRED:
+            continue
+        stats[b][0] += int(c)
+        stats[b][1] += int(g or 0)
+        if state == NodeState.AVAILABLE:
+            stats[b][2] += int(g or 0)
     return [
         BlockOut(
             name=b.name,
             fabric=fabric,
             site=site,
-            nodes=stats.get(b.id, (0, 0, 0))[0],
-            gpus=stats.get(b.id, (0, 0, 0))[1],
-            gpus_available=stats.get(b.id, (0, 0, 0))[2],
+            nodes=stats[b.id][0],
+            gpus=stats[b.id][1],
+            gpus_available=stats[b.id][2],
+            nodes_by_state=dict(sorted(states[b.id].items())),
         )
         for b in session.scalars(
             sa.select(Block).where(Block.fabric_id == f.id).order_by(Block.name)
