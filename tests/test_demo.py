@@ -46,9 +46,15 @@ def test_demo_serves_the_scenario(tmp_path: Path) -> None:
         assert "neocloud_fleet_gpus" in httpx.get(url + "/metrics").text
         _assert_the_usage_history(api)
         _assert_the_invoices(api)
+        # the customer's token, for the console's portal: tenant-admin of codeloom
+        customer = (tmp_path / "tenant-token").read_text().strip()
+        me = httpx.get(url + "/v1/me", headers={"Authorization": f"Bearer {customer}"}).json()
+        assert (me["role"], me["tenant"], me["operator"]) == ("tenant-admin", "codeloom", False)
+        assert httpx.get(url + "/").status_code == 200  # the console
     # a second start keeps the data and the token
     with running(demo, env={"NEOCLOUD_DB_URL": ""}, timeout=300) as url:
         assert (tmp_path / "admin-token").read_text().strip() == token
+        assert (tmp_path / "tenant-token").read_text().strip() == customer
         r = httpx.get(url + "/v1/sites", headers={"Authorization": f"Bearer {token}"})
         assert len(r.json()["items"]) == 3
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
 
 from neocloud.auth import service as auth_service
 from neocloud.auth.principal import SYSTEM
@@ -78,6 +79,30 @@ def _run(url: str, host: str, port: int, workers: int, bootstrap_token: str | No
     )
 
 
+def _demo_token(
+    factory: sessionmaker[Session], path: Path, name: str, role: Role, tenant: str | None
+) -> str:
+    """The token kept in PATH if the database still accepts it, else a new one written there
+    (so a restarted demo keeps the tokens people pasted)."""
+    token = path.read_text().strip() if path.exists() else ""
+    with transaction(factory) as session:
+        try:
+            auth_service.authenticate(session, token)
+        except Exception:
+            token = generate()
+            auth_service.create_token(
+                session,
+                actor=SYSTEM,
+                name=f"{name}-{secrets.token_hex(2)}",
+                role=role,
+                tenant=tenant,
+                raw_token=token,
+            )
+            path.write_text(token + "\n")
+            path.chmod(0o600)
+    return token
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8080, min=1, max=65535),
@@ -120,7 +145,8 @@ def demo(
     db_file = data_dir / "neocloud.db"
     token_file = data_dir / "admin-token"
     if reset:
-        for path in (db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm"), token_file):
+        wal, shm = Path(f"{db_file}-wal"), Path(f"{db_file}-shm")
+        for path in (db_file, wal, shm, token_file, data_dir / "tenant-token"):
             path.unlink(missing_ok=True)
     url = f"sqlite:///{db_file.resolve()}"
     migrate.upgrade(url)
@@ -142,25 +168,21 @@ def demo(
         if not demo_billing.is_loaded(session):
             issued = demo_billing.load(session, utcnow())
             console.print(f"billing: {issued} invoices and showback statements issued")
-    token = token_file.read_text().strip() if token_file.exists() else ""
-    with transaction(factory) as session:
-        try:
-            auth_service.authenticate(session, token)
-        except Exception:
-            token = generate()
-            auth_service.create_token(
-                session,
-                actor=SYSTEM,
-                name=f"demo-admin-{secrets.token_hex(2)}",
-                role=Role.ADMIN,
-                raw_token=token,
-            )
-            token_file.write_text(token + "\n")
-            token_file.chmod(0o600)
+    token = _demo_token(factory, token_file, "demo-admin", Role.ADMIN, None)
+    customer = scenario.MAIN_CUSTOMER
+    tenant_token = _demo_token(
+        factory, data_dir / "tenant-token", f"demo-{customer}", Role.TENANT_ADMIN, customer
+    )
     engine.dispose()
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     console.print(f"\n[bold green]neocloud demo[/bold green] at {base}   (API docs: {base}/docs)")
+    console.print(f"web console: {base}/  (sign in with a token below)", highlight=False)
     console.print(f"admin token: {token}", highlight=False, soft_wrap=True)
+    console.print(
+        f"customer token ({customer}, tenant-admin): {tenant_token}",
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print("try, in another shell:", style="dim")
     console.print(
         f"  export NEOCLOUD_URL={base} NEOCLOUD_TOKEN={token}", highlight=False, soft_wrap=True

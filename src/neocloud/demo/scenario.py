@@ -51,6 +51,11 @@ TENANTS = [
     ),
 ]
 
+# The customer whose token `neocloud demo` prints for the console's customer portal: it holds
+# reserved blocks now and later, has months of usage and invoices, and shares memphis-2 with
+# other tenants (so the portal shows what isolation hides).
+MAIN_CUSTOMER = "codeloom"
+
 # The contracts, in the order they were booked. Dates are UTC; the sale is May 2026.
 CONTRACTS: list[dict[str, object]] = [
     # The operator's own training on memphis-1's GB200 racks (340 NVL72 domains).
