@@ -202,6 +202,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/engines/reconcile"): {"site": "s1", "fabric": "f01"},
     ("POST", "/v1/invoices/{invoice_id}/void"): {"reason": "matrix"},
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): {"reason": "matrix"},
+    ("POST", "/v1/limits"): {"capacity": {"gpus": 1000}, "add": {"capacity": {"mw": 300}}},
     ("POST", "/v1/quotes"): {
         "tenant": TENANT_A,
         "accelerator": "H100",

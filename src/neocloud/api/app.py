@@ -34,6 +34,7 @@ from neocloud.metering.router import router as metering_router
 from neocloud.placement import loop as placement_loop
 from neocloud.placement.job_router import router as jobs_router
 from neocloud.placement.router import router as placement_router
+from neocloud.planning.limits_router import router as limits_router
 from neocloud.tenants.router import router as tenants_router
 from neocloud.web import router as web
 
@@ -60,6 +61,7 @@ def api_router() -> APIRouter:
         engines_router,
         reports_router,
         web.router,
+        limits_router,
     ):
         v1.include_router(router)
     return v1

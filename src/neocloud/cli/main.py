@@ -14,6 +14,7 @@ from neocloud.cli.fleet import accelerators_app, deliveries_app, fleet_app, node
 from neocloud.cli.invoices import invoices_app, prices_app
 from neocloud.cli.jobs import jobs_app
 from neocloud.cli.kueue import kueue_app
+from neocloud.cli.limits import limits
 from neocloud.cli.meter import meter_app
 from neocloud.cli.placement import (
     contract_allocation,
@@ -78,6 +79,7 @@ app.command()(simulate)
 engines_app.add_typer(kueue_app, name="kueue")
 app.add_typer(engines_app, name="engines")
 app.command()(report)
+app.command()(limits)
 
 if __name__ == "__main__":
     app()
