@@ -5,13 +5,14 @@ import { h, clear, errorBox } from "./lib/ui.js";
 const TOKEN_KEY = "neocloud.token";
 
 // Views in menu order. `who`: "operator", "tenant" or "any" (who sees it in the menu).
+// A customer lands on its overview (the first view it sees).
 export const VIEWS = [
+  { path: "portal", label: "Overview", who: "tenant", module: "./views/portal.js" },
   { path: "fleet", label: "Fleet", who: "operator", module: "./views/fleet.js" },
   { path: "calendar", label: "Capacity", who: "operator", module: "./views/calendar.js" },
   { path: "contracts", label: "Contracts", who: "any", module: "./views/contracts.js" },
   { path: "health", label: "Health", who: "operator", module: "./views/health.js" },
   { path: "money", label: "Money", who: "operator", module: "./views/money.js" },
-  { path: "portal", label: "Overview", who: "tenant", module: "./views/portal.js" },
   { path: "usage", label: "Usage", who: "tenant", module: "./views/usage.js" },
   { path: "invoices", label: "Invoices", who: "any", module: "./views/invoices.js" },
 ];
