@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from neocloud.api.deps import PageDep, SessionDep, require
+from neocloud.api.schemas import PageOut
 from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission as P
-from neocloud.placement import service
+from neocloud.placement import failures, service
 from neocloud.placement.schemas import (
     AllocationOut,
     DegradationOut,
     DrainIn,
     DrainOut,
+    FailedNodeOut,
     NodeEvent,
     NodeEventOut,
     PreemptionOut,
@@ -26,6 +28,7 @@ from neocloud.placement.schemas import (
 
 router = APIRouter(tags=["placement"])
 Reader = Annotated[Principal, Depends(require(P.CONTRACTS_READ))]
+FleetReader = Annotated[Principal, Depends(require(P.FLEET_READ))]
 Operator = Annotated[Principal, Depends(require(P.FLEET_WRITE))]
 Drainer = Annotated[Principal, Depends(require(P.SITES_DRAIN))]
 Runner = Annotated[Principal, Depends(require(P.JOBS_WRITE))]
@@ -130,3 +133,17 @@ def degraded(session: SessionDep, actor: Reader) -> list[DegradationOut]:
     """Contracts short of the GPUs they bought, since when and why (tenants: their own)."""
     with session.begin():
         return service.degraded(session, actor=actor)
+
+
+@router.get("/placement/failed-nodes", response_model=PageOut[FailedNodeOut])
+def failed_nodes(
+    session: SessionDep,
+    page: PageDep,
+    actor: FleetReader,
+    site: Annotated[str | None, Query(max_length=63)] = None,
+) -> PageOut[FailedNodeOut]:
+    """Nodes failed or in repair, each with the contract it held when it failed (whether
+    that contract was healed or left short: see /v1/placement/degraded) and the reason."""
+    with session.begin():
+        result = failures.failed_nodes(session, actor=actor, page=page, site=site)
+        return PageOut(items=result.items, next_cursor=result.next_cursor)

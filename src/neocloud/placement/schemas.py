@@ -38,6 +38,24 @@ class DegradationOut(BaseModel):
     reason: str
 
 
+class FailedNodeOut(BaseModel):
+    """A node out of service and whom its failure hit."""
+
+    name: str
+    site: str
+    fabric: str
+    block: str
+    accelerator: str
+    gpus: int
+    state: NodeState = Field(description="failed or repair")
+    since: datetime = Field(description="when it was last marked")
+    reason: str | None = Field(description="the reason it was marked with, if any")
+    contract: str | None = Field(
+        description="the contract that held it when it failed (null: it was free or a spare)"
+    )
+    tenant: str | None
+
+
 class AllocationOut(BaseModel):
     contract: str
     tenant: str
