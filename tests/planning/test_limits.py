@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -233,7 +234,6 @@ def test_bad_questions_name_the_field(body: dict[str, Any], loc: list[Any], mess
     ("body", "message"),
     [
         ({"capacity": {"gpus": 10, "mw": 5}}, "exactly one of gpus, mw or site"),
-        ({"capacity": {"gpus": 10, "pue": 1.1}}, "pue goes with mw"),
         ({"capacity": {"site": "s1", "pue": 1.1}}, "a site brings its own"),
         ({"capacity": {"gpus": 1}, "model": {"tokens_per_s": 5, "input_tokens_per_s": 5}}, "give"),
         ({"capacity": {"gpus": 1}, "model": {"output_tokens_per_s": 5}}, "go together"),
@@ -258,3 +258,20 @@ def test_a_files_errors_name_the_line() -> None:
     with pytest.raises(InvalidInput) as err:
         core.usage_limits(to_question(req))
     assert with_lines(err.value, text).detail.startswith("line 5: add.tiers.0: no tier")
+
+
+def test_the_worked_example_of_docs_limits_md() -> None:
+    story = Path(__file__).parents[2] / "docs" / "limits-story.yaml"
+    req = load_request(story.read_text())
+    out = core.usage_limits(to_question(req))
+    assert out["change"]["added_gpus"] == 226_560
+    assert out["change"]["capacity_multiplier"] == pytest.approx(8.01, abs=0.005)
+    pro = [tier(out[at], "pro")["messages_per_5h"]["peak"] for at in ("before", "after")]
+    assert pro == [52, 417]
+    assert tier(out["before"], "pro")["messages_per_week"] == 888
+    assert out["after"]["fleet"]["concurrent_streams"] == pytest.approx(13.1e6, rel=0.01)
+    assert req.add is not None
+    req.add.tiers = ["pro", "max"]
+    some = core.usage_limits(to_question(req))
+    assert tier(some["after"], "pro")["messages_per_5h"]["peak"] == 756
+    assert numbers(tier(some["after"], "free")) == numbers(tier(some["before"], "free"))

@@ -63,7 +63,7 @@ def test_the_table_shows_each_tier_before_and_after() -> None:
     code, out = cli("--gpus", "40000", "--add-mw", "300", "--to-tier", "pro")
     assert code == 0, out
     assert "today: 40,000 GPUs" in out and "with the new block: 236,078 GPUs" in out
-    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert {"free", "pro", "max", "enterprise"} <= set(rows)
     assert "1.00x" in rows["free"] and "1.00x" not in rows["pro"]
 

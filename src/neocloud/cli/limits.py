@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.table import Table
 
 from neocloud.api.problems import describe_validation
@@ -118,13 +119,15 @@ def _n(value: float | None) -> str:
         return "-"
     for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= size:
+            if unit == "k":
+                return f"{value / 1e3:,.1f}k"
             return f"{value / size:,.1f}{unit}"
     return f"{value:,.0f}"
 
 
 def _both(pair: dict[str, int]) -> str:
     """Peak / off-peak."""
-    return f"{pair['peak']:,} / {pair['off_peak']:,}"
+    return f"{_n(pair['peak'])} / {_n(pair['off_peak'])}"
 
 
 def _fleet_line(label: str, at: dict[str, Any]) -> str:
@@ -147,7 +150,13 @@ def _show(out: dict[str, Any]) -> None:
     console.print(_fleet_line("today", before), highlight=False)
     if after is not None:
         console.print(_fleet_line("with the new block", after), highlight=False)
-    table = Table(header_style="bold", caption="per user: peak / off-peak")
+    table = Table(
+        header_style="bold",
+        caption="per user: peak / off-peak",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("tier")
     for name in ("users", "tokens/min", "msgs/5h", "msgs/week"):
         table.add_column(name, justify="right")
@@ -161,13 +170,13 @@ def _show(out: dict[str, Any]) -> None:
             _n(b["users"]),
             _both(b["tokens_per_min"]),
             _both(b["messages_per_5h"]),
-            f"{b['messages_per_week']:,}",
+            _n(b["messages_per_week"]),
         ]
         if change is not None:
             x = change["tiers"][i]["multiplier"]
             cells += [
                 _both(a["messages_per_5h"]),
-                f"{a['messages_per_week']:,}",
+                _n(a["messages_per_week"]),
                 "-" if x is None else f"{x:.2f}x",
             ]
         table.add_row(*cells)

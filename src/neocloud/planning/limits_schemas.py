@@ -47,7 +47,10 @@ class BlockIn(Strict):
     )
     gpus: Annotated[int | None, Field(ge=1, le=MAX_GPUS)] = None
     mw: Annotated[float | None, Field(gt=0, le=MAX_MW, description="facility MW")] = None
-    pue: Annotated[float | None, Field(ge=1, le=3)] = None
+    pue: Annotated[
+        float | None,
+        Field(ge=1, le=3, description="default 1.2 with mw; with gpus it only reports facility MW"),
+    ] = None
     watts_per_gpu: Annotated[
         float | None, Field(gt=0, le=100_000, description="node-level IT watts per GPU")
     ] = None
@@ -61,8 +64,6 @@ class BlockIn(Strict):
             raise ValueError("give exactly one of gpus, mw or site")
         if self.site is not None and (self.accelerator or self.pue or self.watts_per_gpu):
             raise ValueError("a site brings its own chips, PUE and power")
-        if self.pue is not None and self.mw is None:
-            raise ValueError("pue goes with mw")
         return self
 
 
@@ -179,7 +180,7 @@ def _block(b: BlockIn, model: ModelIn, loc: tuple[str | int, ...]) -> core.Block
         accelerator=b.accelerator or model.accelerator,
         gpus=b.gpus,
         mw=b.mw,
-        pue=(b.pue or DEFAULT_PUE) if b.mw is not None else None,
+        pue=(b.pue or DEFAULT_PUE) if b.mw is not None else b.pue,
         watts_per_gpu=b.watts_per_gpu,
         label=b.label or "",
         loc=loc,
