@@ -124,7 +124,7 @@ function conflictTable(ctx, conflicts) {
 function cellPanel(ctx, info) {
   const { pool, bucket, found } = info;
   const canQuote = ctx.me.permissions.includes("quotes:write");
-  const quote = { quote: "1", site: pool.site, accelerator: pool.accelerator, start_after: bucket.start.slice(0, 10) };
+  const quote = { quote: "1", q_site: pool.site, q_accelerator: pool.accelerator, q_start_after: bucket.start.slice(0, 10) };
   return h("section", { class: "panel", "aria-live": "polite", id: "cal-cell" },
     h("h2", {}, `${rowLabel(pool, "pool").replace(" · *", "")} · ${bucket.start.slice(0, 10)} → ${bucket.end.slice(0, 10)}`),
     cards([
