@@ -24,6 +24,7 @@ from neocloud.cli.placement import (
     placement_app,
     site_drain,
 )
+from neocloud.cli.plan import plan
 from neocloud.cli.report import report
 from neocloud.cli.server import db_app, demo, serve
 from neocloud.cli.simulate import simulate
@@ -79,6 +80,7 @@ app.command()(simulate)
 engines_app.add_typer(kueue_app, name="kueue")
 app.add_typer(engines_app, name="engines")
 app.command()(report)
+app.command()(plan)
 app.command()(limits)
 
 if __name__ == "__main__":

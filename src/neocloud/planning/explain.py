@@ -156,6 +156,37 @@ def _binding(plan: Plan, o: Option) -> list[str]:
     return out
 
 
+def _held_whole(plan: Plan, d_i: int) -> str | None:
+    """'every site with H100 is sold whole ...' when whole-site deals in the plan hold every
+    site the deal could go to, for all of its start window."""
+    model = plan.model
+    s = model.scenario
+    deal = s.deals[d_i]
+    options = [o for o in model.options if o.deal == d_i]
+    holders: dict[int, str] = {}
+    for o_i in plan.chosen.values():
+        o = model.options[o_i]
+        if o.pool is None:
+            holders[o.site] = s.deals[o.deal].name
+    for o in options:
+        if o.site not in holders:
+            return None
+        whole = next(
+            model.options[x]
+            for x in plan.chosen.values()
+            if model.options[x].site == o.site and model.options[x].pool is None
+        )
+        if not set(o.active(s.horizon)) & set(whole.active(s.horizon)):
+            return None
+    names = sorted({holders[o.site] for o in options})
+    sites = sorted({s.sites[o.site].name for o in options})
+    what = deal.accelerator or "capacity"
+    return (
+        f"every site with {what} ({', '.join(sites)}) is held whole by {', '.join(names)} "
+        f"during the deal's term"
+    )
+
+
 def _forced(plan: Plan, d_i: int) -> tuple[str, str, float, list[str]]:
     """Solve again with the deal accepted: (kind, reason, objective delta, binding rows)."""
     s = plan.scenario
@@ -176,6 +207,9 @@ def _forced(plan: Plan, d_i: int) -> tuple[str, str, float, list[str]]:
         model, time_limit=min(RESOLVE_SECONDS, s.settings.time_limit_s), mip_gap=s.settings.mip_gap
     )
     if sol.status not in ("optimal", "time-limit"):
+        held = _held_whole(plan, d_i)
+        if held is not None:
+            return "no-capacity", held, float("-inf"), []
         problems = explain_infeasible(forced)
         text = problems[0]["message"] if problems else "it cannot fit beside the decisions"
         return "no-capacity", f"cannot be taken with the other choices: {text}", float("-inf"), []
@@ -337,9 +371,25 @@ def _users(model: Model, row: Row) -> str:
                     o.pool == row.pool or (o.pool is None and o.site == model.pools[row.pool].site)
                 )
             ) or (row.kind == "power" and o.site == row.site):
-                names.append(f"accepted {name} ({s.where(f'decisions.accept.{name}')})")
+                where = s.lines.get(f"decisions.accept.{name}") and s.where(
+                    f"decisions.accept.{name}"
+                )
+                names.append(f"accepted {name} ({where or s.where(f'deals.{name}')})")
                 break
-    floors = [d.name for d in s.demand if d.floor[row.quarter] > 0]
+    if row.kind == "capacity":
+        acc = model.pools[row.pool].accelerator
+        site = model.pools[row.pool].site
+    else:
+        accs = {p.accelerator for p in model.pools_of(row.site)}
+        site = row.site
+    site_name = s.sites[site].name
+    floors = [
+        d.name
+        for d in s.demand
+        if d.floor[row.quarter] > 0
+        and (d.accelerator == acc if row.kind == "capacity" else d.accelerator in accs)
+        and (not d.sites or site_name in d.sites)
+    ]
     if floors:
         names.append("internal floors of " + ", ".join(floors))
     return f" (held by {'; '.join(names)})" if names else ""

@@ -79,31 +79,36 @@ def greedy(model: Model) -> tuple[dict[int, int], Floats, Floats, float]:
     power = model.it_kw.copy()
     internal = np.zeros((len(model.pools), h))
     covered = np.zeros((len(s.demand), h))
-    floors = np.array([d.floor for d in s.demand], dtype=np.float64).reshape(-1, h)
-    _fill(model, floors, cap, power, internal, covered)
     forced = set(s.decisions.accept)
     by_deal: dict[int, list[int]] = {}
     for o_i, o in enumerate(model.options):
         by_deal.setdefault(o.deal, []).append(o_i)
 
-    def score(d_i: int) -> tuple[int, float]:
+    def score(d_i: int) -> float:
         best = max(by_deal[d_i], key=lambda o_i: model.options[o_i].margin)
         o = model.options[best]
         hours = max(o.gpus, 1) * max(len(o.active(h)), 1) * HOURS_PER_QUARTER
-        return (
-            0 if s.deals[d_i].name in forced else 1,
-            -s.deals[d_i].probability * o.margin / hours,
-        )
+        return -s.deals[d_i].probability * o.margin / hours
 
     chosen: dict[int, int] = {}
-    for d_i in sorted(by_deal, key=score):
-        forced_in = s.deals[d_i].name in forced
+
+    def place(d_i: int, any_margin: bool) -> None:
         for o_i in by_deal[d_i]:
             o = model.options[o_i]
-            if (o.margin > 0 or forced_in) and _fits(model, o, cap, power):
+            if (o.margin > 0 or any_margin) and _fits(model, o, cap, power):
                 _take(model, o, cap, power)
                 chosen[d_i] = o_i
-                break
+                return
+
+    # Decisions first, then the floors, then the rest by margin per GPU-hour.
+    for d_i in by_deal:
+        if s.deals[d_i].name in forced:
+            place(d_i, True)
+    floors = np.array([d.floor for d in s.demand], dtype=np.float64).reshape(-1, h)
+    _fill(model, floors, cap, power, internal, covered)
+    for d_i in sorted((d for d in by_deal if d not in chosen), key=score):
+        if s.deals[d_i].name not in forced:
+            place(d_i, False)
     # Internal demand beyond the floor, where a GPU-quarter costs less than going without.
     demand = np.array([d.gpus for d in s.demand], dtype=np.float64).reshape(-1, h)
     worth = np.zeros_like(demand)

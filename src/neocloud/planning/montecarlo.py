@@ -17,6 +17,7 @@ import numpy as np
 
 from neocloud.planning.model import Floats, Model, planned_supply
 from neocloud.planning.optimize import Plan
+from neocloud.planning.quarters import HOURS_PER_QUARTER
 
 PERCENTILES = (10, 50, 90)
 
@@ -113,6 +114,7 @@ def simulate(model: Model, chosen: dict[int, int], runs: int, seed: int) -> dict
     internal_used = np.zeros((runs, n_pools, h))
     want_total = np.zeros(h)
     got_total = np.zeros((runs, h))
+    shortfall_cost = np.zeros((runs, h))
     for dem in s.demand:
         want = np.asarray(dem.gpus, dtype=np.float64)
         want_total += want
@@ -129,15 +131,20 @@ def simulate(model: Model, chosen: dict[int, int], runs: int, seed: int) -> dict
             internal_used[:, p.index, :] += take
             remaining -= take
         got_total += np.minimum(want[None], want[None] - remaining)
+        shortfall_cost += (
+            np.maximum(remaining, 0.0) * dem.shortfall_cost_per_gpu_hour * HOURS_PER_QUARTER
+        )
     coverage = np.where(want_total[None] > 0, got_total / np.maximum(want_total, 1)[None], 1.0)
     total_supply = supply.sum(axis=1)
     used = served.sum(axis=1) + internal_used.sum(axis=1)
     utilization = np.where(total_supply > 0, used / np.maximum(total_supply, 1), 0.0)
     pool_cost = np.array([p.cost for p in model.pools], dtype=np.float64)
-    spent = ((served + internal_used) * pool_cost[None, :, None]).sum(axis=1)
+    contract_cost = (served * pool_cost[None, :, None]).sum(axis=1)
+    internal_cost = (internal_used * pool_cost[None, :, None]).sum(axis=1)
     return {
         "revenue": revenue,
-        "margin": revenue - spent,
+        "margin": revenue - contract_cost,
+        "net": revenue - contract_cost - internal_cost - shortfall_cost,
         "utilization": utilization,
         "internal_coverage": coverage,
         "closed": closed.astype(np.float64),
@@ -156,6 +163,7 @@ def simulate_plan(plan: Plan, *, runs: int = 1000, seed: int = 0) -> dict[str, A
                 "quarter": s.quarter_label(q),
                 "revenue": _bands(sim["revenue"][:, q], 2),
                 "margin": _bands(sim["margin"][:, q], 2),
+                "net": _bands(sim["net"][:, q], 2),
                 "utilization": _bands(sim["utilization"][:, q], 4),
                 "internal_coverage": _bands(sim["internal_coverage"][:, q], 4),
             }
@@ -175,6 +183,7 @@ def simulate_plan(plan: Plan, *, runs: int = 1000, seed: int = 0) -> dict[str, A
         "totals": {
             "revenue": _bands(sim["revenue"].sum(axis=1), 2),
             "margin": _bands(sim["margin"].sum(axis=1), 2),
+            "net": _bands(sim["net"].sum(axis=1), 2),
             "utilization": _bands(sim["utilization"].mean(axis=1), 4),
             "internal_coverage": _bands(sim["internal_coverage"].mean(axis=1), 4),
         },

@@ -156,7 +156,7 @@ def difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         return out
     for key in ("revenue", "margin", "internal_cost", "shortfall_cost", "net", "backlog_at_end"):
         out[key] = round(a["totals"][key] - b["totals"][key], 2)
-    for key in ("revenue", "utilization", "internal_coverage"):
+    for key in ("revenue", "margin", "net", "utilization", "internal_coverage"):
         pa, pb = _p50(a, key), _p50(b, key)
         if pa is not None and pb is not None:
             out[f"{key}_p50"] = round(pa - pb, 4)
