@@ -78,7 +78,7 @@ export function barChart({ title, categories, series, stacked = false, format = 
 
 /** Lines over an x axis of labels (dates, months). series: [{name, values}] */
 export function lineChart({ title, labels, series, format = shortNum, filename = "chart.csv", width = 760, height = 260 }) {
-  const m = { l: 56, r: 10, t: 10, b: 40 };
+  const m = { l: 56, r: 36, t: 10, b: 40 };
   const W = width - m.l - m.r;
   const H = height - m.t - m.b;
   const max = niceMax(Math.max(0, ...series.flatMap((sr) => sr.values.map((v) => Number(v) || 0))));
