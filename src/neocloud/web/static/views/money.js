@@ -151,6 +151,7 @@ function backlogSection(report, ctx) {
     stacked: true,
     format: shortMoney,
     filename: "backlog.csv",
+    width: Math.max(760, 70 * labels.length),
   });
   const columns = [
     { key: "contract", label: "Contract" },
