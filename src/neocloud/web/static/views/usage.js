@@ -30,9 +30,11 @@ function span(query, step) {
   return { start, end, unit };
 }
 
-function label(ms, step) {
+/** A bucket's axis label: the day, or the hour (with its day when the range spans days). */
+function label(ms, step, oneDay = false) {
   const s = new Date(ms).toISOString();
-  return step === "hour" ? `${s.slice(5, 10)} ${s.slice(11, 13)}h` : s.slice(0, 10);
+  if (step !== "hour") return s.slice(0, 10);
+  return oneDay ? `${s.slice(11, 13)}h` : `${s.slice(5, 10)} ${s.slice(11, 13)}h`;
 }
 
 function controls(ctx, contracts, step) {
@@ -126,7 +128,7 @@ export async function render(root, ctx) {
     used.get(r.contract)[i] += Number(r.used_gpu_hours);
     billable[i] += Number(r.billable_gpu_hours);
   }
-  const labels = buckets.map((t) => label(t, step));
+  const labels = buckets.map((t) => label(t, step, end - start <= DAY));
   const series = names.map((n) => ({ name: n, values: used.get(n) }));
   const title = `GPU-hours used per ${step}, by contract (${label(start, step)} – ${label(end - unit, step)} UTC)`;
   const usedChart = !names.length
