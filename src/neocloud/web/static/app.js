@@ -226,6 +226,9 @@ async function poll() {
 async function start() {
   me = await api("me");
   document.body.dataset.role = me.operator ? "operator" : "tenant";
+  // The version the first render reflects: a change made before the first poll must still
+  // re-render (the poll would otherwise take the changed version as its starting point).
+  try { liveVersion = (await api("console/version")).version; } catch { liveVersion = null; }
   await route();
 }
 
