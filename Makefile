@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/capacity.py
 	$(BIN)/python bench/placement.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/ingest.py
 
 clean:
