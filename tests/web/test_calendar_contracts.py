@@ -111,6 +111,34 @@ def test_quote_and_book_through_the_form_and_see_it_on_the_calendar(
     expect(page.locator('rect[data-row="memphis-2 · GB200 · gb200-f01"]').first).to_be_attached()
 
 
+def test_a_conflict_is_marked_on_the_calendar_and_listed(
+    operator_page: Any, console_server: ConsoleServer
+) -> None:
+    """A failed node of the whole-site sale leaves memphis-1's H100 short: the row is marked
+    from this month and the conflict names the short contract."""
+    page = operator_page
+    with console_server.api() as api:
+        node = api.get(
+            "/v1/nodes", params={"site": "memphis-1", "fabric": "h100-f01", "limit": 1}
+        ).json()["items"][0]["name"]
+        assert api.post(f"/v1/nodes/{node}/fail", json={"reason": "browser test"}).is_success
+        try:
+            page.goto(console_server.url + "/#/calendar?site=memphis-1")
+            this_month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+            cell = page.locator(f'rect[data-row="memphis-1 · H100"][data-col="{this_month}"]')
+            expect(cell).to_have_attribute("stroke", "#cf222e")
+            expect(cell.locator("title")).to_contain_text("(oversold)")
+            expect(cell.locator("title")).to_contain_text("free -8")
+            calm = page.locator(f'rect[data-row="memphis-1 · H200"][data-col="{this_month}"]')
+            expect(calm).not_to_have_attribute("stroke", "#cf222e")
+            listed = page.get_by_role("table", name=re.compile("supply no longer covers"))
+            expect(listed.locator("tbody tr")).to_have_count(1)
+            expect(listed.locator("tbody tr")).to_contain_text("8 GPUs")
+            expect(listed.get_by_role("link", name="meridian-memphis-1")).to_be_visible()
+        finally:
+            api.post(f"/v1/nodes/{node}/repair", json={})
+
+
 def test_a_bad_entry_is_named_at_its_field(
     operator_page: Any, console_server: ConsoleServer
 ) -> None:

@@ -109,7 +109,7 @@ function conflictTable(ctx, conflicts) {
       { key: "fabric", label: "Fabric" },
       { key: "start", label: "From", format: fmt.date },
       { key: "end", label: "Until", format: fmt.date },
-      { key: "amount", label: "Short", num: true, format: (v, r) => `${fmt.num(v, r.unit === "mw" ? 1 : 0)} ${r.unit}` },
+      { key: "amount", label: "Short", num: true, format: (v, r) => `${fmt.num(v, r.unit === "mw" ? 1 : 0)} ${{ gpus: "GPUs", mw: "MW" }[r.unit] || r.unit}` },
       { key: "detail", label: "What" },
       { key: "contracts", label: "Contracts short", format: (v) => (v.length ? v.map((c, i) => [i ? ", " : "", h("a", { href: `#/contracts/${encodeURIComponent(c.contract)}` }, c.contract), ` (${fmt.int(c.short_gpus)})`]) : "—") },
     ],
@@ -150,7 +150,7 @@ export async function render(root, ctx) {
   }
   const [report, conflicts] = await Promise.all([
     ctx.api(`capacity?${params}`),
-    ctx.api(`capacity/conflicts?${new URLSearchParams({ start: iso(start), end: iso(end) })}`),
+    ctx.api(`capacity/conflicts?${new URLSearchParams({ end: iso(end) })}`), // from now on
   ]);
   const pools = report.pools;
   const buckets = pools.length ? pools[0].series : [];
