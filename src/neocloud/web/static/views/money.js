@@ -216,7 +216,7 @@ export async function render(root, ctx) {
   }
   const q = ctx.query;
   const asOf = instant(q.get("as_of"));
-  const money = params({ start: instant(q.get("start")), end: instant(q.get("end")), step: q.get("step"), as_of: asOf });
+  const money = params({ start: instant(q.get("start")), end: instant(q.get("end")), step: q.get("step") || "month", as_of: asOf });
   const util = params({ start: instant(q.get("start")), end: instant(q.get("end")), step: q.get("util_step"), as_of: asOf });
   const backlog = params({ step: q.get("backlog_step") || "quarter", as_of: asOf });
   const [utilization, revenue, perMw, backlogReport, concentration] = await Promise.all([
