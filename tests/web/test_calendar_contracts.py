@@ -111,6 +111,36 @@ def test_quote_and_book_through_the_form_and_see_it_on_the_calendar(
     expect(page.locator('rect[data-row="memphis-2 · GB200 · gb200-f01"]').first).to_be_attached()
 
 
+def test_a_draft_holds_nothing_until_booked_from_its_page(
+    operator_page: Any, console_server: ConsoleServer, cancel_after: list[str]
+) -> None:
+    page = operator_page
+    open_quote_form(page, console_server)
+    page.locator("#q-tenant").select_option("helix-bio")
+    page.locator("#q-accelerator").select_option("GB200")
+    page.locator("#q-gpus").fill("72")
+    page.locator("#q-term").fill("30")
+    page.locator("#q-term").locator("xpath=following-sibling::select").select_option("days")
+    page.locator("#q-start_after").fill(month_ahead(14).isoformat())
+    page.get_by_role("button", name="Get quote").click()
+    name = f"draft-{uuid.uuid4().hex[:8]}"
+    page.locator("#q-name").fill(name)
+    page.get_by_role("button", name="Save option 1 as a draft").click()
+    cancel_after.append(name)
+    notice = page.locator("#quote-slot .notice")
+    expect(notice).to_contain_text(f"Saved {name} as a draft")
+    notice.get_by_role("link", name=f"Open {name}").click()
+    expect(page.get_by_role("heading", name=name)).to_contain_text("quoted")
+    claims = page.locator("section", has=page.get_by_role("heading", name="Held on the capacity"))
+    expect(claims).to_contain_text("A draft holds nothing until it is booked.")
+    page.get_by_role("button", name="Book now").click()
+    expect(page.locator("main .notice")).to_have_text(f"Booked {name}.")
+    expect(page.get_by_role("heading", name=name)).to_contain_text("booked")
+    expect(claims.locator("tbody tr")).to_have_count(1)
+    expect(claims.locator("tbody tr")).to_contain_text("72")
+    expect(page.get_by_role("button", name="Book now")).to_have_count(0)
+
+
 def test_a_conflict_is_marked_on_the_calendar_and_listed(
     operator_page: Any, console_server: ConsoleServer
 ) -> None:

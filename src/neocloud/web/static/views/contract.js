@@ -197,6 +197,5 @@ export async function renderContract(root, ctx, name) {
     availabilitySection(ctx, name, avail, hours),
     claimsSection(c),
     historySection(ctx, history),
-  ].filter(Boolean));
-  delete ctx.state.notice;
+  ].filter(Boolean)); // a notice stays while the page is open (live refreshes keep ctx.state)
 }
