@@ -199,9 +199,16 @@ async function renderCurrent(focus) {
     root.append(errorBox(err));
   }
   if (current !== mine) return; // the user moved on while this rendered
+  if (!focus) {
+    // A live re-render keeps what the reader opened (the "Numbers" under each chart).
+    const open = [...main.querySelectorAll("details")].map((d) => d.open);
+    root.querySelectorAll("details").forEach((d, i) => { if (open[i]) d.open = true; });
+  }
+  const scroll = window.scrollY;
   clear(main);
   main.append(root);
   if (focus) main.focus({ preventScroll: true });
+  else window.scrollTo(0, scroll);
 }
 
 /** Live updates: ask the server for its state version; re-render the view when it moves. */
