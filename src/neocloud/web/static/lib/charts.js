@@ -118,7 +118,7 @@ export function heatmap({ title, rowLabels, colLabels, cells, filename = "heatma
       const fill = v === null || v === undefined ? "#f6f8fa" : v > 1 ? "#cf222e" : `hsl(212, 80%, ${Math.round(95 - 60 * Math.max(0, Math.min(1, v)))}%)`;
       g.append(s("rect", { x: c * cellW, y: r * cellH, width: cellW - 1, height: cellH - 1, fill, stroke: cellData.mark ? "#cf222e" : null, "stroke-width": cellData.mark ? 2 : null, "data-row": label, "data-col": col },
         s("title", {}, `${label} · ${col}: ${cellData.label ?? "—"}${cellData.mark ? ` (${cellData.mark})` : ""}`)));
-      if (cellData.mark) g.append(s("text", { x: c * cellW + cellW / 2, y: r * cellH + cellH / 2 + 4, "text-anchor": "middle", fill: "#fff" }, "!"));
+      if (cellData.mark) g.append(s("text", { x: c * cellW + cellW / 2, y: r * cellH + cellH / 2 + 4, "text-anchor": "middle", style: "fill:#fff;font-weight:700" }, "!"));
     });
   });
   const every = Math.ceil(colLabels.length / 24);
