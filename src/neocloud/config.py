@@ -24,6 +24,9 @@ class Settings:
     engine_interval_s: float = 0.0
     """How often each API process reconciles the fabrics' engines (Slurm) in the background
     (0: never; `serve` reads NEOCLOUD_ENGINE_INTERVAL, default 30 s)."""
+    plan_interval_s: float = 0.0
+    """How often each API process looks for queued plans to run in its planner thread (0:
+    no planner thread; `serve` reads NEOCLOUD_PLAN_INTERVAL, default 2 s)."""
 
     @classmethod
     def from_env(cls, db_url: str | None = None, data_dir: Path | None = None) -> Settings:
@@ -36,4 +39,5 @@ class Settings:
             placement_interval_s=float(os.environ.get("NEOCLOUD_PLACEMENT_INTERVAL", "60")),
             rollup_interval_s=float(os.environ.get("NEOCLOUD_ROLLUP_INTERVAL", "60")),
             engine_interval_s=float(os.environ.get("NEOCLOUD_ENGINE_INTERVAL", "30")),
+            plan_interval_s=float(os.environ.get("NEOCLOUD_PLAN_INTERVAL", "2")),
         )

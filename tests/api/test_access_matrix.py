@@ -93,6 +93,8 @@ PATH_VALUES: dict[str, Any] = {
     "invoice_id": None,
     "kind": "reservation",
     "name": "nc-a-reserved",
+    "plan_id": 1,
+    "chart": "revenue",
 }
 # The seeded fabric's engine: Slurm with no commands (a reconcile finds it unavailable, fast).
 SEED_ENGINE = {"engine": "slurm", "options": {"cluster": "matrix", "bin_dir": "/nonexistent"}}
@@ -111,6 +113,12 @@ SEED_ON_DEMAND = {**SEED_CONTRACT, "type": "on-demand", "site": "s1"}
 SEED_ON_DEMAND.pop("gpus")
 FOREIGN_JOB = "b-job"
 INVOICE_PERIOD = "2029-01"  # the seeded contracts' month: each tenant gets a draft invoice
+
+# A plan asked for in the seeded world (queued: the matrix's apps run no planner thread).
+PLAN_SCENARIO = """\
+start: 2029Q1
+sites: [{name: p1, power_mw: 1, accelerators: [{accelerator: H100, gpus: 64}]}]
+"""
 
 # A valid body for each route that takes one, keyed by (method, path template).
 # A str is sent as YAML, anything else as JSON.
@@ -203,6 +211,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/invoices/{invoice_id}/void"): {"reason": "matrix"},
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): {"reason": "matrix"},
     ("POST", "/v1/limits"): {"capacity": {"gpus": 1000}, "add": {"capacity": {"mw": 300}}},
+    ("POST", "/v1/plans"): {"scenario": PLAN_SCENARIO, "runs": 0},
     ("POST", "/v1/quotes"): {
         "tenant": TENANT_A,
         "accelerator": "H100",
@@ -227,6 +236,7 @@ ALLOWED_CONFLICTS = {
     ("POST", "/v1/invoices/{invoice_id}/issue"),  # the seeded draft's month is not over
     ("POST", "/v1/invoices/{invoice_id}/pay"),  # the seeded invoice is a draft
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"),  # ... and drafts are not credited
+    ("GET", "/v1/plans/{plan_id}/charts/{chart}.png"),  # the seeded plan has not run
 }
 
 
@@ -387,6 +397,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
                 )
             )
         _ok(c.post("/v1/invoices/run", json={"period": INVOICE_PERIOD}))
+        _ok(c.post("/v1/plans", json={"scenario": PLAN_SCENARIO}))
         _ok(c.put("/v1/engines/fabrics/s1/f01", json=SEED_ENGINE))
         mark = "/v1/engines/fabrics/s1/f01/manual/reservation/nc-a-reserved"
         _ok(c.put(mark, json={"note": "seeded"}))

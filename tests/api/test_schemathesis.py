@@ -76,6 +76,8 @@ EXISTING = {
     "report": "revenue",
     "kind": "reservation",  # an engine object marked manual on s1/f01
     "name": "nc-acme-reserved",
+    "plan_id": 1,  # a plan asked for (queued: no planner thread runs here)
+    "chart": "revenue",
 }
 
 # The schema is read from the app; the database behind it is swapped in per test.
@@ -136,6 +138,8 @@ def seed(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> See
         assert c.put("/v1/engines/fabrics/s1/f01", json=slurm).status_code == 200
         mark = f"/v1/engines/fabrics/s1/f01/manual/{EXISTING['kind']}/{EXISTING['name']}"
         assert c.put(mark, json={}).status_code == 200
+        plan = {"scenario": "start: 2029Q1\nsites: [{name: p1, power_mw: 1}]\n", "runs": 0}
+        assert c.post("/v1/plans", json=plan).json()["id"] == EXISTING["plan_id"]
         run = c.post("/v1/invoices/run", json={"period": "2029-01"})
         assert [d["id"] for d in run.json()["documents"]] == [EXISTING["invoice_id"]], run.text
         admin_id = next(

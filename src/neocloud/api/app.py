@@ -34,7 +34,9 @@ from neocloud.metering.router import router as metering_router
 from neocloud.placement import loop as placement_loop
 from neocloud.placement.job_router import router as jobs_router
 from neocloud.placement.router import router as placement_router
+from neocloud.planning import runs as plan_runs
 from neocloud.planning.limits_router import router as limits_router
+from neocloud.planning.plan_router import router as plans_router
 from neocloud.tenants.router import router as tenants_router
 from neocloud.web import router as web
 
@@ -62,6 +64,7 @@ def api_router() -> APIRouter:
         reports_router,
         web.router,
         limits_router,
+        plans_router,
     ):
         v1.include_router(router)
     return v1
@@ -75,6 +78,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         with transaction(factory) as session:
             auth_service.bootstrap_admin(session, settings.bootstrap_token)
 
+    planner = (
+        plan_runs.PlanWorker(factory, settings.plan_interval_s)
+        if settings.plan_interval_s > 0
+        else None
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         loops = [
@@ -86,7 +95,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             )
             if interval > 0
         ]
+        if planner is not None:
+            planner.start()
         yield
+        if planner is not None:
+            await asyncio.to_thread(planner.stop)
         for task in loops:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -97,6 +110,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.sessionmaker = factory
     app.state.bookings = BookingQueues()
     app.state.settings = settings
+    app.state.planner = planner
     problems.install(app)
     metrics.install(app)
     app.add_middleware(IdempotencyMiddleware)

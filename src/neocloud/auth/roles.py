@@ -66,6 +66,10 @@ class Permission(enum.StrEnum):
     """Read invoices, credit notes and showback statements (a tenant: its own)."""
     INVOICES_WRITE = "invoices:write"
     """Run a billing period, issue, mark paid, void, write credit notes: finance."""
+    PLANS_READ = "plans:read"
+    """Read the planner's runs and their reports: operators, never a tenant."""
+    PLANS_WRITE = "plans:write"
+    """Ask the planner for a plan (a background run): operators."""
 
 
 P = Permission
@@ -88,6 +92,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.JOBS_WRITE,
             P.ENGINES_READ,
             P.ENGINES_WRITE,
+            P.PLANS_READ,
+            P.PLANS_WRITE,
         }
     ),
     Role.SALES: frozenset(
@@ -103,6 +109,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.JOBS_READ,
             P.REPORTS_READ,
             P.PRICES_READ,
+            P.PLANS_READ,
+            P.PLANS_WRITE,
         }
     ),
     Role.FINANCE: frozenset(
@@ -119,6 +127,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.PRICES_WRITE,
             P.INVOICES_READ,
             P.INVOICES_WRITE,
+            P.PLANS_READ,
+            P.PLANS_WRITE,
         }
     ),
     # Tenant roles act only inside their own tenant (enforced by the services' scoping):

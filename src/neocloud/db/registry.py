@@ -10,6 +10,7 @@ from neocloud.fleet import models as fleet_models
 from neocloud.metering import models as metering_models
 from neocloud.placement import job_models
 from neocloud.placement import models as placement_models
+from neocloud.planning import models as planning_models
 from neocloud.tenants import models as tenant_models
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "job_models",
     "metering_models",
     "placement_models",
+    "planning_models",
     "tenant_models",
 ]
 
