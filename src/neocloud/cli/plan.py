@@ -77,7 +77,7 @@ def _show(report: dict[str, Any]) -> None:
         f"{_usd(t['internal_cost'])}, shortfall {_usd(t['shortfall_cost'])}, net {_usd(t['net'])}; "
         f"backlog at the end {_usd(t['backlog_at_end'])}; utilization {_pct(t['mean_utilization'])}, "
         f"internal coverage {_pct(t['mean_internal_coverage'])}; solver gap "
-        f"{_pct(report['solver']['gap'])} in {report['solver']['seconds']:.2f} s; "
+        f"{_pct(report['solver']['gap'])}; "
         f"{_usd(g['optimizer_gain'])} more expected value than the greedy baseline"
     )
     print_table(

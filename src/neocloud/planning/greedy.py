@@ -5,7 +5,6 @@ plan is measured against it."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -128,16 +127,14 @@ def greedy(model: Model) -> tuple[dict[int, int], Floats, Floats, float]:
 
 
 def greedy_report(model: Model, *, optimizer_value: float) -> dict[str, Any]:
-    """The baseline's plan in brief and how much more the optimizer's plan is worth."""
+    """The baseline's plan in brief and how much more the optimizer's plan is worth. (No
+    timings: a report is the same for the same scenario and seed; bench/plan.py times it.)"""
     from neocloud.planning.evaluate import evaluate
 
-    began = time.perf_counter()
     chosen, internal, covered, value = greedy(model)
-    seconds = time.perf_counter() - began
     figures = evaluate(model, chosen, internal, covered)
     s = model.scenario
     return {
-        "seconds": round(seconds, 4),
         "objective": round(value, 2),
         "accepted": [s.deals[d].name for d in sorted(chosen)],
         "totals": figures["totals"],

@@ -86,6 +86,9 @@ def solve_model(
     began = time.perf_counter()
     n = len(model.cost)
     m = len(model.rows)
+    if n == 0:
+        # Nothing to choose (every deal rejected, no internal demand): the plan is empty.
+        return Solution("optimal", 0.0, 0.0, 0.0, time.perf_counter() - began, np.zeros(0))
     r, c, v = model.entries
     order = np.lexsort((r, c))
     r, c, v = r[order], c[order], v[order]
@@ -127,7 +130,7 @@ def solve_model(
     seconds = time.perf_counter() - began
     values = np.asarray(h.getSolution().col_value, dtype=np.float64)
     has_solution = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
-    if status == highspy.HighsModelStatus.kOptimal:
+    if status in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kModelEmpty):
         name = "optimal"
     elif status == highspy.HighsModelStatus.kInfeasible:
         name = "infeasible"

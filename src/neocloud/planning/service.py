@@ -81,7 +81,6 @@ def plan_report(scenario: Scenario, plan: Plan | None = None) -> dict[str, Any]:
             "objective": round(sol.objective, 2) if sol.objective == sol.objective else None,
             "bound": round(sol.bound, 2) if sol.bound == sol.bound else None,
             "gap": round(sol.gap, 6) if sol.gap != float("inf") else None,
-            "seconds": round(sol.seconds, 3),
             "nodes": sol.nodes,
         },
     }
