@@ -100,7 +100,10 @@ def _template_root(config: pytest.Config, factory: pytest.TempPathFactory) -> Pa
         return Path(cache.mkdir("neocloud-demo"))
     base = factory.getbasetemp()
     # Under xdist each worker's basetemp is popen-gwN inside the run's own directory.
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    run = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = run / "neocloud-demo"  # a folder of its own: older templates in it are removed
+    root.mkdir(exist_ok=True)
+    return root
 
 
 def _build_template(target: Path) -> None:
