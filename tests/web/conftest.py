@@ -118,11 +118,11 @@ def _build_template(target: Path) -> None:
     building.rename(target)
 
 
-@pytest.fixture(scope="session")
-def demo_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's data directory, built once for every worker (and run, while the code and
-    the day are the same)."""
-    root = _template_root(request.config, tmp_path_factory)
+def _copy_of_the_demo(config: pytest.Config, factory: pytest.TempPathFactory, dest: Path) -> None:
+    """Copy the demo's data directory to DEST, building it first if no run has yet (and
+    removing older templates), all under one lock, so a template is never removed while
+    another worker or run copies it."""
+    root = _template_root(config, factory)
     key = _source_key()
     target = root / key
     with (root / "lock").open("w") as lock:
@@ -133,19 +133,19 @@ def demo_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
                     if old.is_dir() and old.name != key:
                         shutil.rmtree(old, ignore_errors=True)
                 _build_template(target)
+            shutil.copytree(target, dest)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return target
 
 
 @pytest.fixture(scope="session")
 def console_server(
-    demo_template: Path, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleServer]:
     """`neocloud demo` on this worker's own copy of the demo (tests may change its state:
     leave it as you found it where another test could notice)."""
     data_dir = tmp_path_factory.mktemp("console") / "demo"
-    shutil.copytree(demo_template, data_dir)
+    _copy_of_the_demo(request.config, tmp_path_factory, data_dir)
     args = ["demo", "--data-dir", str(data_dir)]
     with running(args, env={"NEOCLOUD_DB_URL": ""}, timeout=DEMO_START_TIMEOUT) as url:
         admin = (data_dir / "admin-token").read_text().strip()
