@@ -195,3 +195,19 @@ def test_the_story_reads_the_demo_fleet_file_and_its_deliveries() -> None:
     assert sell.decisions.accept == ("meridian-memphis-1",)
     assert keep.decisions.reject == ("meridian-memphis-1",)
     assert sell.deals == keep.deals
+
+
+def test_a_scenario_sent_to_a_server_names_only_built_in_files(tmp_path: Path) -> None:
+    sell = (DEMO / "sell-site-1.yaml").read_text()
+    s = load_scenario(sell, source="upload", allow_files=False)
+    assert s.decisions.accept == ("meridian-memphis-1",)
+    secret = write(tmp_path, "secret.yaml", BASE)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(f"extends: {secret}\n", source="upload", allow_files=False)
+    assert str(info.value).startswith(
+        f"upload:1: extends: '{secret}': a scenario sent to the server can name only the "
+        "built-in files (fleet.yaml, keep-site-1.yaml"
+    )
+    with pytest.raises(ScenarioError) as info:
+        load_scenario("start: 2026Q3\nfleet: {file: ../x.yaml}\n", allow_files=False)
+    assert info.value.field == "fleet.file"

@@ -12,6 +12,7 @@ live database (`fleet: {from: database}`, through `scenario_from_database`).
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,10 @@ class ScenarioError(ValueError):
 class _Origins:
     """Which file (and its line map) each top-level key came from, after `extends`."""
 
-    def __init__(self, source: str, lines: yamlfile.LineMap) -> None:
+    def __init__(self, source: str, lines: yamlfile.LineMap, allow_files: bool = True) -> None:
         self.default = (source, lines)
         self.by_key: dict[str, tuple[str, yamlfile.LineMap]] = {}
+        self.allow_files = allow_files
 
     def locate(self, path: PathT) -> tuple[str, int | None]:
         source, lines = self.by_key.get(str(path[0]), self.default) if path else self.default
@@ -99,16 +101,30 @@ def _relative(name: str, source: str) -> Path:
 
 
 def _read_text(name: str, source: str, origins: _Origins, at: PathT) -> tuple[str, Path]:
-    path = _relative(name, source)
+    """The text of a file a scenario names. Without `allow_files` (a scenario sent to the
+    API) only the built-in examples can be named, by their bare file name."""
+    if origins.allow_files:
+        path = _relative(name, source)
+    else:
+        demo = Path(str(resources.files("neocloud.demo")))
+        if "/" in name or "\\" in name or not (demo / name).is_file():
+            raise origins.error(
+                at,
+                f"'{name}': a scenario sent to the server can name only the built-in files "
+                f"({', '.join(sorted(p.name for p in demo.glob('*.yaml')))})",
+            )
+        path = demo / name
     try:
         return path.read_text(encoding="utf-8"), path
     except (OSError, UnicodeDecodeError) as exc:
         raise origins.error(at, f"cannot read '{path}': {exc}") from exc
 
 
-def _read(text: str | bytes, source: str, depth: int = 0) -> tuple[dict[str, Any], _Origins]:
+def _read(
+    text: str | bytes, source: str, depth: int = 0, allow_files: bool = True
+) -> tuple[dict[str, Any], _Origins]:
     data, lines = _parse(text, source)
-    origins = _Origins(source, lines)
+    origins = _Origins(source, lines, allow_files)
     base_name = data.pop("extends", None)
     if base_name is None:
         return data, origins
@@ -117,7 +133,7 @@ def _read(text: str | bytes, source: str, depth: int = 0) -> tuple[dict[str, Any
     if depth >= MAX_EXTENDS:
         raise origins.error(("extends",), f"more than {MAX_EXTENDS} files extend each other")
     base_text, base_path = _read_text(base_name, source, origins, ("extends",))
-    base, base_origins = _read(base_text, str(base_path), depth + 1)
+    base, base_origins = _read(base_text, str(base_path), depth + 1, allow_files)
     merged = {**base, **data}
     for key in merged:
         origins.by_key[key] = (
@@ -179,10 +195,16 @@ def _validate(data: dict[str, Any], origins: _Origins) -> ScenarioSpec:
 
 
 def load_scenario(
-    text: str | bytes, *, source: str = "<scenario>", session: Session | None = None
+    text: str | bytes,
+    *,
+    source: str = "<scenario>",
+    session: Session | None = None,
+    allow_files: bool = True,
 ) -> Scenario:
-    """Parse and check a scenario. `session` is needed only for `fleet: {from: database}`."""
-    data, origins = _read(text, source)
+    """Parse and check a scenario. `session` is needed only for `fleet: {from: database}`.
+    `allow_files=False` (for text sent to a server): `extends:` and `fleet: {file:}` may
+    name only the built-in files (sell-site-1.yaml, fleet.yaml, ...), nothing on disk."""
+    data, origins = _read(text, source, allow_files=allow_files)
     spec = _validate(data, origins)
     from neocloud.planning.building import build
 
@@ -198,8 +220,9 @@ def load_scenario_file(path: Path, *, session: Session | None = None) -> Scenari
 
 
 def scenario_from_database(
-    session: Session, text: str | bytes, *, source: str = "<scenario>"
+    session: Session, text: str | bytes, *, source: str = "<scenario>", allow_files: bool = False
 ) -> Scenario:
     """A scenario whose `fleet: {from: database}` is the live fleet: nodes in service,
-    scheduled deliveries, and the capacity already sold (subtracted from supply)."""
-    return load_scenario(text, source=source, session=session)
+    scheduled deliveries, and the capacity already sold (subtracted from supply). Meant for
+    the server, so by default it reads no file but the built-in ones."""
+    return load_scenario(text, source=source, session=session, allow_files=allow_files)
