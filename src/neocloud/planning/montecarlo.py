@@ -123,14 +123,20 @@ def simulate(model: Model, chosen: dict[int, int], runs: int, seed: int) -> dict
         for p in model.pools:
             if p.accelerator != dem.accelerator or (allowed is not None and p.site not in allowed):
                 continue
-            by_power = np.floor(kw_left[:, p.site, :] / (p.kw * p.block) + 1e-9) * p.block
-            take = np.minimum(np.minimum(remaining, left[:, p.index, :]), by_power)
-            take = np.floor(take / p.block) * p.block
+            # Whole units: as many as the demand needs, the pool has and the site can power.
+            units = np.minimum(
+                np.ceil(np.maximum(remaining, 0.0) / p.block - 1e-9),
+                np.minimum(
+                    np.floor(left[:, p.index, :] / p.block + 1e-9),
+                    np.floor(kw_left[:, p.site, :] / (p.kw * p.block) + 1e-9),
+                ),
+            )
+            take = np.maximum(units, 0.0) * p.block
             left[:, p.index, :] -= take
             kw_left[:, p.site, :] -= take * p.kw
             internal_used[:, p.index, :] += take
             remaining -= take
-        got_total += np.minimum(want[None], want[None] - remaining)
+        got_total += np.minimum(want[None], want[None] - np.maximum(remaining, 0.0))
         shortfall_cost += (
             np.maximum(remaining, 0.0) * dem.shortfall_cost_per_gpu_hour * HOURS_PER_QUARTER
         )
