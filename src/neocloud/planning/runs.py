@@ -54,8 +54,26 @@ def _as_text(value: str | dict[str, Any]) -> str:
     return value if isinstance(value, str) else json.dumps(value, indent=2)
 
 
-def _no_files(text: str, field: str) -> None:
-    """A scenario sent to the server may not name files on it (`extends`, `fleet.file`)."""
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "demo"
+"""The built-in scenario files (the story of docs/planning.md) and the demo fleet file: the
+only files a scenario sent to the API may name."""
+
+
+def builtin_files() -> list[str]:
+    return sorted(p.name for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def _source(field: str) -> str:
+    """Where a scenario sent to the API is read from: beside the built-in files."""
+    return str(BUILTIN_DIR / field)
+
+
+def _plain(message: str) -> str:
+    return message.replace(f"{BUILTIN_DIR}/", "")
+
+
+def _only_builtin_files(text: str, field: str) -> None:
+    """A scenario sent to the server may name no file of it but the built-in ones."""
     try:
         data, lines = yamlfile.load(text, field)
     except InvalidInput:
@@ -63,34 +81,37 @@ def _no_files(text: str, field: str) -> None:
     if not isinstance(data, dict):
         return
     fleet = data.get("fleet")
-    for path, present in (
-        (("extends",), "extends" in data),
-        (("fleet", "file"), isinstance(fleet, dict) and "file" in fleet),
-    ):
-        if present:
-            line = lines.line_of(path)
-            where = ".".join(path)
-            msg = (
-                "a scenario sent to the API cannot name files on the server: give the fleet "
-                "inline (sites:) or take it from the database (fleet: {from: database})"
-            )
-            raise InvalidInput(
-                f"{field}:{line}: {where}: {msg}",
-                errors=[{"loc": ["body", field, *path], "line": line, "msg": msg}],
-            )
+    named: list[tuple[tuple[str, ...], Any]] = [(("extends",), data.get("extends"))]
+    if isinstance(fleet, dict):
+        named.append((("fleet", "file"), fleet.get("file")))
+    allowed = builtin_files()
+    for path, value in named:
+        if value is None or (isinstance(value, str) and value in allowed):
+            continue
+        line = lines.line_of(path)
+        msg = (
+            "a scenario sent to the API names no files on the server but the built-in ones "
+            f"({', '.join(allowed)}): give the fleet inline (sites:) or take it from the "
+            "database (fleet: {from: database})"
+        )
+        raise InvalidInput(
+            f"{field}:{line}: {'.'.join(path)}: {msg}",
+            errors=[{"loc": ["body", field, *path], "line": line, "msg": msg}],
+        )
 
 
 def check_scenario(session: Session, text: str, field: str) -> Scenario:
     """Parse and check a scenario now; errors are 422 naming the line and field."""
-    _no_files(text, field)
+    _only_builtin_files(text, field)
     try:
-        return load_scenario(text, source=field, session=session)
+        return load_scenario(text, source=_source(field), session=session)
     except ScenarioError as exc:
         loc: list[Any] = ["body", field]
         if exc.field:
             loc.append(exc.field)
+        message = _plain(str(exc))
         raise InvalidInput(
-            str(exc), errors=[{"loc": loc, "line": exc.line, "msg": str(exc)}]
+            message, errors=[{"loc": loc, "line": exc.line, "msg": message}]
         ) from exc
 
 
@@ -300,9 +321,11 @@ def execute(
     beater.start()
     try:
         with factory() as session:
-            scenario = load_scenario(text, source="scenario", session=session)
+            scenario = load_scenario(text, source=_source("scenario"), session=session)
             compare = (
-                None if other is None else load_scenario(other, source="compare", session=session)
+                None
+                if other is None
+                else load_scenario(other, source=_source("compare"), session=session)
             )
         report = run_plan(scenario, compare=compare, runs=runs, seed=seed, progress=progress)
         report = json.loads(json.dumps(report, default=str))  # plain JSON, as it is stored
@@ -333,7 +356,7 @@ def execute(
             log.info("planner: run %d left: %s", run_id, exc)
     except (ScenarioError, InvalidInput) as exc:
         # The fleet it reads from the database changed since it was asked for.
-        _fail(factory, run_id, owner, str(exc))
+        _fail(factory, run_id, owner, _plain(str(exc)))
     except Exception as exc:
         log.exception("planner: run %d failed", run_id)
         _fail(factory, run_id, owner, f"the planner failed: {type(exc).__name__}: {exc}")
