@@ -4,6 +4,7 @@ Measured in one run, on the same scenario:
 
 - the mixed-integer program (`neocloud.planning.optimize`, HiGHS, one thread): time to build
   and solve, and the optimality gap HiGHS proves;
+- the reason of every rejection (`neocloud.planning.explain`), timed apart;
 - the baseline: the greedy plan (`neocloud.planning.greedy`: floors, then deals by expected
   margin per GPU-hour, first fit), its time, and how much more expected value the optimizer
   finds than it;
@@ -40,6 +41,7 @@ from neocloud.planning.data import (
     Settings,
     Site,
 )
+from neocloud.planning.explain import rejection_reasons
 from neocloud.planning.greedy import greedy
 from neocloud.planning.model import build
 from neocloud.planning.montecarlo import simulate_plan
@@ -131,7 +133,7 @@ def generate(sites: int, quarters: int, deals: int, seed: int) -> Scenario:
         deals=tuple(out_deals),
         demand=tuple(demand),
         costs=Costs(0.12, dep),
-        settings=Settings(time_limit_s=60.0, mip_gap=0.005, explain=False),
+        settings=Settings(time_limit_s=60.0, mip_gap=0.005, explain=True),
     )
 
 
@@ -154,6 +156,10 @@ def main() -> None:
     solve_s = time.perf_counter() - began
     model, solution = plan.model, plan.solution
     print(f"solved: {solution.status}, gap {solution.gap:.4%}, {solve_s:.2f} s", file=sys.stderr)
+
+    began = time.perf_counter()
+    reasons = rejection_reasons(plan)
+    explain_s = time.perf_counter() - began
 
     began = time.perf_counter()
     chosen, _, _, greedy_value = greedy(model)
@@ -189,6 +195,8 @@ def main() -> None:
             "nodes": solution.nodes,
             "objective": round(solution.objective, 2),
             "deals_accepted": len(plan.chosen),
+            "rejections_explained": len(reasons),
+            "explain_seconds": round(explain_s, 3),
         },
         "baseline_greedy": {
             "seconds": round(greedy_s, 4),

@@ -14,6 +14,7 @@ rows may be exceeded at a price, and the rows that are exceeded are the answer.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -21,12 +22,14 @@ import numpy as np
 
 from neocloud.planning.data import Decisions, Scenario
 from neocloud.planning.model import Model, Option, Row, build
-from neocloud.planning.optimize import Plan, read_plan, solve_model
+from neocloud.planning.optimize import Plan, Solution, read_plan, relaxed_solve, solve_model
 from neocloud.planning.quarters import HOURS_PER_QUARTER, label, span
 
 MAX_RESOLVES = 40
 """Rejections explained by a second solve; beyond this, by the quick tests only."""
 RESOLVE_SECONDS = 5.0
+EXPLAIN_SECONDS = 60.0
+"""All the second solves of one plan together; past it, the quick tests only."""
 
 
 def _usd(x: float) -> str:
@@ -187,8 +190,31 @@ def _held_whole(plan: Plan, d_i: int) -> str | None:
     )
 
 
-def _forced(plan: Plan, d_i: int) -> tuple[str, str, float, list[str]]:
-    """Solve again with the deal accepted: (kind, reason, objective delta, binding rows)."""
+def _local(model: Model, keep: dict[int, tuple[int, int]], free: int | None) -> Solution:
+    """The program where every deal but `free` may only keep its option of the plan or be
+    dropped, with internal units continuous: a handful of binaries, solved in milliseconds."""
+    upper = model.upper.copy()
+    for o_i, o in enumerate(model.options):
+        if o.deal != free and keep.get(o.deal) != (o.site, o.start):
+            upper[o_i] = 0.0
+    integer = model.integer.copy()
+    integer[model.n_options :] = False
+    return solve_model(
+        replace(model, upper=upper, integer=integer), time_limit=RESOLVE_SECONDS, mip_gap=1e-7
+    )
+
+
+def _kept(plan: Plan) -> dict[int, tuple[int, int]]:
+    return {
+        d: (plan.model.options[o_i].site, plan.model.options[o_i].start)
+        for d, o_i in plan.chosen.items()
+    }
+
+
+def _forced(plan: Plan, d_i: int, base: float) -> tuple[str, str, float, list[str]]:
+    """The deal taken, the rest of the plan kept where it still fits: (kind, reason, change
+    of the expected margin, binding rows). `base` is the plan's value on the same terms.
+    If nothing of the plan can make room, the whole program is solved again."""
     s = plan.scenario
     deal = s.deals[d_i]
     dec = s.decisions
@@ -203,9 +229,14 @@ def _forced(plan: Plan, d_i: int) -> tuple[str, str, float, list[str]]:
         ),
     )
     model = build(forced)
-    sol = solve_model(
-        model, time_limit=min(RESOLVE_SECONDS, s.settings.time_limit_s), mip_gap=s.settings.mip_gap
-    )
+    sol = _local(model, _kept(plan), d_i)
+    if sol.status not in ("optimal", "time-limit"):
+        sol = relaxed_solve(
+            model,
+            time_limit=min(RESOLVE_SECONDS, s.settings.time_limit_s),
+            mip_gap=s.settings.mip_gap,
+        )
+        base = plan.solution.objective if plan.relaxed_objective is None else plan.relaxed_objective
     if sol.status not in ("optimal", "time-limit"):
         held = _held_whole(plan, d_i)
         if held is not None:
@@ -214,19 +245,18 @@ def _forced(plan: Plan, d_i: int) -> tuple[str, str, float, list[str]]:
         text = problems[0]["message"] if problems else "it cannot fit beside the decisions"
         return "no-capacity", f"cannot be taken with the other choices: {text}", float("-inf"), []
     other = read_plan(model, sol)
-    delta = sol.objective - plan.solution.objective
+    delta = sol.objective - base
     o = model.options[other.chosen[d_i]]
     binding = _binding(other, o)
     pushed = [s.deals[x].name for x in plan.chosen if x not in other.chosen and x != d_i]
     lost_cover = float((plan.covered - other.covered).clip(min=0).sum())
     acc = deal.accelerator or "capacity"
     where = f" ({'; '.join(binding)} binds)" if binding else ""
-    tolerance = max(abs(plan.solution.objective), 1.0) * max(s.settings.mip_gap, 1e-6)
-    if delta >= -tolerance:
+    if delta >= -max(abs(base), 1.0) * 1e-6:
         return (
             "no-gain",
             f"no better than leaving it out: taking it changes the expected margin by "
-            f"{_usd(delta)}, within the optimality gap",
+            f"{_usd(delta)}",
             delta,
             binding,
         )
@@ -266,6 +296,8 @@ def rejection_reasons(plan: Plan) -> list[dict[str, Any]]:
         by_deal.setdefault(o.deal, []).append(o)
     out: list[dict[str, Any]] = []
     resolves = 0
+    began = time.perf_counter()
+    base: float | None = None
     for d_i, deal in enumerate(s.deals):
         if d_i in plan.chosen:
             continue
@@ -292,9 +324,15 @@ def rejection_reasons(plan: Plan) -> list[dict[str, Any]]:
                 entry.update(kind="negative-margin", reason=negative)
             elif no_fit is not None:
                 entry.update(kind=no_fit[0], reason=no_fit[1])
-            elif s.settings.explain and resolves < MAX_RESOLVES:
+            elif (
+                s.settings.explain
+                and resolves < MAX_RESOLVES
+                and time.perf_counter() - began < EXPLAIN_SECONDS
+            ):
                 resolves += 1
-                kind, reason, delta, binding = _forced(plan, d_i)
+                if base is None:
+                    base = _local(model, _kept(plan), None).objective
+                kind, reason, delta, binding = _forced(plan, d_i, base)
                 entry.update(kind=kind, reason=reason, binding=binding)
                 if delta != float("-inf"):
                     entry["margin_delta"] = round(delta, 2)

@@ -69,6 +69,9 @@ class Plan:
     """[pool, quarter] GPUs kept for internal demand."""
     covered: Floats = field(default_factory=lambda: np.zeros(0))
     """[demand, quarter] GPUs of each internal demand kept for it."""
+    relaxed_objective: float | None = None
+    """The best value with internal units continuous (the first step of `optimize`), the
+    yardstick of the quick re-solves that explain rejections."""
 
     @property
     def scenario(self) -> Scenario:
@@ -170,6 +173,19 @@ def read_plan(model: Model, solution: Solution) -> Plan:
 
 
 def optimize(scenario: Scenario, *, time_limit: float | None = None) -> Plan:
+    plan, relaxed = _optimize(scenario, time_limit)
+    plan.relaxed_objective = relaxed
+    return plan
+
+
+def relaxed_solve(model: Model, *, time_limit: float, mip_gap: float) -> Solution:
+    """The program with the deals binary and the internal units continuous."""
+    integer = model.integer.copy()
+    integer[model.n_options :] = False
+    return solve_model(replace(model, integer=integer), time_limit=time_limit, mip_gap=mip_gap)
+
+
+def _optimize(scenario: Scenario, time_limit: float | None) -> tuple[Plan, float | None]:
     """The best plan for the scenario and its decisions (see `model` for the program).
 
     Solved in two steps, because the integer units kept for internal demand make HiGHS slow
@@ -184,13 +200,10 @@ def optimize(scenario: Scenario, *, time_limit: float | None = None) -> Plan:
     s = scenario.settings
     limit = time_limit or s.time_limit_s
     n = model.n_options
-    relaxed_integer = model.integer.copy()
-    relaxed_integer[n:] = False
-    first = solve_model(
-        replace(model, integer=relaxed_integer), time_limit=limit, mip_gap=s.mip_gap
-    )
+    first = relaxed_solve(model, time_limit=limit, mip_gap=s.mip_gap)
     if first.status not in ("optimal", "time-limit"):
-        return read_plan(model, first)
+        return read_plan(model, first), None
+    relaxed = first.objective
     lower = model.lower.copy()
     upper = model.upper.copy()
     lower[:n] = upper[:n] = np.round(first.values[:n])
@@ -211,7 +224,7 @@ def optimize(scenario: Scenario, *, time_limit: float | None = None) -> Plan:
             first.nodes + second.nodes,
         )
         if gap <= s.mip_gap + 1e-9:
-            return read_plan(model, best)
+            return read_plan(model, best), relaxed
         start = second.values
     else:
         best, start = None, None
@@ -221,9 +234,9 @@ def optimize(scenario: Scenario, *, time_limit: float | None = None) -> Plan:
     if best is None or (
         full.status in ("optimal", "time-limit") and full.objective > best.objective
     ):
-        return read_plan(model, full)
+        return read_plan(model, full), relaxed
     best.bound = (
         min(best.bound, full.bound) if full.status in ("optimal", "time-limit") else best.bound
     )
     best.gap = (best.bound - best.objective) / max(abs(best.objective), 1.0)
-    return read_plan(model, best)
+    return read_plan(model, best), relaxed
