@@ -70,9 +70,16 @@ def _label(w: Window, i: int) -> str:
 
 
 def revenue(
-    session: Session, w: Window, booked: list[obligations.Booked], currency: str
+    session: Session,
+    w: Window,
+    booked: list[obligations.Booked],
+    currency: str,
+    table: list[Cell] | None = None,
 ) -> RevenueReport:
-    table = cells(session, booked, w.periods, w.as_of)
+    """`table`: the recognized-revenue cells of `booked` over `w`, when already worked out
+    (the console's money view shares one between revenue, concentration and per MW)."""
+    if table is None:
+        table = cells(session, booked, w.periods, w.as_of)
     n = len(w.periods)
     ext = [c for c in table if not c.contract.internal]
     internal = [c for c in table if c.contract.internal]
@@ -220,9 +227,15 @@ def backlog(
 
 
 def concentration(
-    session: Session, w: Window, booked: list[obligations.Booked], currency: str
+    session: Session,
+    w: Window,
+    booked: list[obligations.Booked],
+    currency: str,
+    table: list[Cell] | None = None,
 ) -> ConcentrationReport:
-    ext = [c for c in cells(session, booked, w.periods, w.as_of) if not c.contract.internal]
+    if table is None:
+        table = cells(session, booked, w.periods, w.as_of)
+    ext = [c for c in table if not c.contract.internal]
     whole = _by_customer(ext)
     total = sum(whole.values())
     ranked = sorted(whole.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -293,10 +306,17 @@ def _by_customer(table: Iterable[Cell]) -> dict[str, int]:
 
 
 def revenue_per_mw(
-    session: Session, w: Window, booked: list[obligations.Booked], currency: str
+    session: Session,
+    w: Window,
+    booked: list[obligations.Booked],
+    currency: str,
+    table: list[Cell] | None = None,
 ) -> RevenuePerMwReport:
     ext_contracts = [c for c in booked if not c.internal]
-    ext = cells(session, ext_contracts, w.periods, w.as_of)
+    if table is None:
+        ext = cells(session, ext_contracts, w.periods, w.as_of)
+    else:  # a contract's cells depend on its own terms, usage and tenant only
+        ext = [c for c in table if not c.contract.internal]
     power = active_power(session, ext_contracts, w.periods, w.as_of)
     per_site: dict[str, int] = defaultdict(int)
     per_period = [0] * len(w.periods)

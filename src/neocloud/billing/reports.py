@@ -19,10 +19,11 @@ from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission
 from neocloud.billing import fleet_reports, money_reports
 from neocloud.billing import report_periods as periods
+from neocloud.billing.recognized import Cell, cells
 from neocloud.billing.report_periods import Step
-from neocloud.billing.report_schemas import AnyReport, ReportInfo, ReportName
+from neocloud.billing.report_schemas import AnyReport, MoneyViewReports, ReportInfo, ReportName
 from neocloud.capacity.timeline import Hour, hour_of
-from neocloud.core.errors import InvalidInput, NotFound
+from neocloud.core.errors import InvalidInput, NeocloudError, NotFound
 
 MONEY_STEPS = [Step.MONTH, Step.QUARTER, Step.YEAR]
 FLEET_STEPS = [Step.DAY, Step.WEEK, Step.MONTH, Step.QUARTER, Step.YEAR]
@@ -209,3 +210,76 @@ def build(
     if report is ReportName.CONCENTRATION:
         return money_reports.concentration(session, w, contracts, currency)
     return money_reports.revenue_per_mw(session, w, contracts, currency)
+
+
+def _renamed(err: InvalidInput, param: str) -> InvalidInput:
+    """A sub-report's 422 on `step`, named by the bundle's parameter for it."""
+    if param == "step":
+        return err
+    errors = [
+        {**e, "loc": [*e["loc"][:-1], param]} if list(e.get("loc", []))[-1:] == ["step"] else e
+        for e in err.errors
+    ]
+    detail = f"{param}:{err.detail[5:]}" if err.detail.startswith("step:") else err.detail
+    return InvalidInput(detail, errors=errors)
+
+
+def money_view(
+    session: Session,
+    *,
+    actor: Principal,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    step: Step | None = None,
+    backlog_step: Step | None = None,
+    util_step: Step | None = None,
+    as_of: datetime | None = None,
+    currency: str = "USD",
+    now: datetime,
+) -> MoneyViewReports:
+    """What the console's money view draws, as `build` gives each report: revenue, revenue
+    per MW and concentration over [start, end) by `step`, backlog from `as_of` by
+    `backlog_step`, utilization over [start, end) by `util_step`. The three revenue reports
+    sum the same recognized-revenue table, worked out once here (alone, each works it out:
+    most of a money report's time)."""
+    actor.demand(Permission.REPORTS_READ)
+    for param, value in (("start", start), ("end", end), ("as_of", as_of)):
+        if value is not None and not (1970 <= value.year <= 9000):
+            raise _bad(param, "out of range")
+    around = {"start": start, "end": end, "as_of": as_of, "now": now}
+
+    def resolve(name: ReportName, param: str, chosen: Step | None, **extra: Any) -> Window:
+        try:
+            return window(name, step=chosen, **{**around, **extra})
+        except InvalidInput as err:
+            raise _renamed(err, param) from None
+
+    contracts = money_reports.contracts(session, currency)
+    last = max(
+        (c.obligation.end for c in contracts if c.obligation and not c.internal), default=None
+    )
+    w_backlog = resolve(
+        ReportName.BACKLOG, "backlog_step", backlog_step, start=None, end=None, last_end=last
+    )
+    w_util = resolve(ReportName.UTILIZATION, "util_step", util_step)
+    w_revenue = resolve(ReportName.REVENUE, "step", step)
+    w_conc = resolve(ReportName.CONCENTRATION, "step", step)
+    table = cells(session, contracts, w_revenue.periods, w_revenue.as_of)
+
+    def shared(w: Window) -> list[Cell] | None:
+        return table if (w.periods, w.as_of) == (w_revenue.periods, w_revenue.as_of) else None
+
+    try:
+        w_mw = resolve(ReportName.REVENUE_PER_MW, "step", step)
+        per_mw = money_reports.revenue_per_mw(session, w_mw, contracts, currency, shared(w_mw))
+    except NeocloudError:
+        per_mw = None
+    return MoneyViewReports(
+        revenue=money_reports.revenue(session, w_revenue, contracts, currency, table),
+        revenue_per_mw=per_mw,
+        backlog=money_reports.backlog(session, w_backlog, contracts, currency),
+        utilization=fleet_reports.utilization(session, w_util),
+        concentration=money_reports.concentration(
+            session, w_conc, contracts, currency, shared(w_conc)
+        ),
+    )

@@ -1,7 +1,8 @@
 // Money (operator): utilization, revenue by site/customer/type, backlog by quarter and
-// customer concentration, from GET /v1/reports/{report} (docs/reports.md). The period
-// controls live in the URL (#/money?start=2026-01&end=2027-01&step=quarter) so a view can be
-// shared; an empty field is the report's own default. Every chart carries its numbers.
+// customer concentration: the reports of GET /v1/reports/{report} (docs/reports.md), the five
+// from one call, GET /v1/console/money. The period controls live in the URL
+// (#/money?start=2026-01&end=2027-01&step=quarter) so a view can be shared; an empty field is
+// the report's own default. Every chart carries its numbers.
 import { h, fmt, cards, table, csvLink } from "../lib/ui.js";
 import { barChart, lineChart } from "../lib/charts.js";
 
@@ -215,17 +216,17 @@ export async function render(root, ctx) {
     return;
   }
   const q = ctx.query;
-  const asOf = instant(q.get("as_of"));
-  const money = params({ start: instant(q.get("start")), end: instant(q.get("end")), step: q.get("step") || "month", as_of: asOf });
-  const util = params({ start: instant(q.get("start")), end: instant(q.get("end")), step: q.get("util_step"), as_of: asOf });
-  const backlog = params({ step: q.get("backlog_step") || "quarter", as_of: asOf });
-  const [utilization, revenue, perMw, backlogReport, concentration] = await Promise.all([
-    ctx.api(`reports/utilization${util}`),
-    ctx.api(`reports/revenue${money}`),
-    ctx.api(`reports/revenue-per-mw${money}`).catch(() => null),
-    ctx.api(`reports/backlog${backlog}`),
-    ctx.api(`reports/concentration${money}`),
-  ]);
+  // The five reports in one call (GET /v1/console/money): the server works out the
+  // recognized revenue once for revenue, revenue per MW and concentration.
+  const reports = await ctx.api(`console/money${params({
+    start: instant(q.get("start")),
+    end: instant(q.get("end")),
+    step: q.get("step") || "month",
+    backlog_step: q.get("backlog_step") || "quarter",
+    util_step: q.get("util_step"),
+    as_of: instant(q.get("as_of")),
+  })}`);
+  const { utilization, revenue, revenue_per_mw: perMw, backlog: backlogReport, concentration } = reports;
   root.append(
     h("h1", {}, "Money"),
     controls(ctx),
