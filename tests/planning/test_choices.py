@@ -132,7 +132,10 @@ def test_a_deal_that_would_push_out_a_better_deal_names_it() -> None:
         """
     )
     assert [a["deal"] for a in r["accepted"]] == ["good"]
-    assert rejected(r, "worse")["reason"].startswith("displaces deals worth more (good)")
+    assert rejected(r, "worse")["reason"] == (
+        "displaces deals worth more (good): taking it lowers the expected margin by $3.5M "
+        "(capacity of H100 at alpha in 2026Q3-2026Q4 binds)"
+    )
 
 
 def test_a_site_sold_whole_holds_nothing_else() -> None:

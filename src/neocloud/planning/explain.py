@@ -15,6 +15,7 @@ rows may be exceeded at a price, and the rows that are exceeded are the answer.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -124,15 +125,15 @@ def _negative(model: Model, d_i: int, options: list[Option]) -> str | None:
     )
 
 
-def _binding(plan: Plan, o: Option) -> list[str]:
-    """Capacity and power rows the option touches that are full in the plan."""
+def _binding(plan: Plan, o: Option, pushed: Sequence[Option] = ()) -> list[str]:
+    """Capacity and power rows the option touches that are full in the plan, or that the
+    deals it pushed out would overfill."""
     model = plan.model
     s = model.scenario
     h = s.horizon
     used = np.zeros((len(model.pools), h))
     kw = np.zeros((len(s.sites), h))
-    for o_i in plan.chosen.values():
-        x = model.options[o_i]
+    for x in [*(model.options[o_i] for o_i in plan.chosen.values()), *pushed]:
         for q in x.active(h):
             if x.pool is not None:
                 used[x.pool, q] += x.gpus
@@ -247,8 +248,10 @@ def _forced(plan: Plan, d_i: int, base: float) -> tuple[str, str, float, list[st
     other = read_plan(model, sol)
     delta = sol.objective - base
     o = model.options[other.chosen[d_i]]
-    binding = _binding(other, o)
-    pushed = [s.deals[x].name for x in plan.chosen if x not in other.chosen and x != d_i]
+    pushed_deals = [x for x in plan.chosen if x not in other.chosen and x != d_i]
+    pushed = [s.deals[x].name for x in pushed_deals]
+    # The plan's model and this one share pools and sites: the pushed options fit its rows.
+    binding = _binding(other, o, [plan.model.options[plan.chosen[x]] for x in pushed_deals])
     lost_cover = float((plan.covered - other.covered).clip(min=0).sum())
     acc = deal.accelerator or "capacity"
     where = f" ({'; '.join(binding)} binds)" if binding else ""
