@@ -3,8 +3,13 @@ deliveries, and the capacity customers already hold (not for sale again)."""
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import json
+from pathlib import Path
 
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from neocloud.cli.main import app
 from neocloud.db.engine import make_engine, make_sessionmaker
 from neocloud.planning.scenario import scenario_from_database
 from neocloud.planning.service import plan_report
@@ -58,3 +63,16 @@ def test_the_live_fleet_and_what_is_sold_shape_the_plan(client: TestClient, db_u
     assert reason["reason"] == (
         "no capacity of H100 at site east in 2027Q1: needs 128 GPUs, at most 64 free"
     )
+
+
+def test_the_cli_reads_the_live_fleet_from_the_database_it_is_given(
+    client: TestClient, db_url: str, tmp_path: Path
+) -> None:
+    build(client)
+    path = tmp_path / "live.yaml"
+    path.write_text(SCENARIO)
+    result = CliRunner().invoke(app, ["plan", str(path), "--db", db_url, "--runs", "10", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["plan"]
+    assert report["scenario"]["fleet"] == "database"
+    assert [a["deal"] for a in report["accepted"]] == ["east-all", "east-later"]

@@ -68,3 +68,16 @@ def test_without_uncertainty_every_band_is_the_plan() -> None:
             "p90": planned["revenue"],
         }
         assert q["utilization"]["p10"] == q["utilization"]["p90"]
+
+
+def test_progress_is_told_from_start_to_done() -> None:
+    seen: list[tuple[float, str]] = []
+    run_plan(
+        scenario(UNCERTAIN),
+        compare=scenario(UNCERTAIN),
+        runs=20,
+        progress=lambda f, m: seen.append((f, m)),
+    )
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and seen[-1] == (1.0, "done")
+    assert any(m.startswith("simulating small") for _, m in seen)
