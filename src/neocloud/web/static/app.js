@@ -240,6 +240,12 @@ async function start() {
 }
 
 window.addEventListener("hashchange", () => route());
+// "Skip to content" moves the focus to the view. Followed as a link, its #main would become
+// the hash, which the router reads as a view's name (and goes to the first view instead).
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
 window.addEventListener("DOMContentLoaded", async () => {
   if (!token()) {
     renderSignIn();

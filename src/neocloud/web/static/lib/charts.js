@@ -101,6 +101,20 @@ export function lineChart({ title, labels, series, format = shortNum, filename =
   return figure(title, svg, columns, rows, filename, legendOf(series));
 }
 
+/** An HSL colour as [r, g, b] (0–255): h in degrees, s and l in [0, 1]. */
+function hslRgb(h, sat, l) {
+  const k = (n) => (n + h / 30) % 12;
+  const a = sat * Math.min(l, 1 - l);
+  return [0, 8, 4].map((n) => 255 * (l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1))));
+}
+
+/** White or black, whichever reads at 4.5:1 or better on `rgb` (WCAG relative luminance). */
+function markOn(rgb) {
+  const [r, g, b] = rgb.map((v) => { const c = v / 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+  const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return (1.05 / (lum + 0.05) >= (lum + 0.05) / 0.05) ? "#fff" : "#000";
+}
+
 /** A heatmap: rows × columns of values in [0, 1] (a share), with marked cells.
  *  cells[r][c] = {value, label, mark} — value colours the cell, label is its tooltip/table text. */
 export function heatmap({ title, rowLabels, colLabels, cells, filename = "heatmap.csv", cellW = 18, cellH = 22, legend = null }) {
@@ -115,10 +129,11 @@ export function heatmap({ title, rowLabels, colLabels, cells, filename = "heatma
     colLabels.forEach((col, c) => {
       const cellData = cells[r][c] || { value: null };
       const v = cellData.value;
-      const fill = v === null || v === undefined ? "#f6f8fa" : v > 1 ? "#cf222e" : `hsl(212, 80%, ${Math.round(95 - 60 * Math.max(0, Math.min(1, v)))}%)`;
+      const rgb = v === null || v === undefined ? [246, 248, 250] : v > 1 ? [207, 34, 46] : hslRgb(212, 0.8, (95 - 60 * Math.max(0, Math.min(1, v))) / 100);
+      const fill = `rgb(${rgb.map(Math.round).join(", ")})`;
       g.append(s("rect", { x: c * cellW, y: r * cellH, width: cellW - 1, height: cellH - 1, fill, stroke: cellData.mark ? "#cf222e" : null, "stroke-width": cellData.mark ? 2 : null, "data-row": label, "data-col": col },
         s("title", {}, `${label} · ${col}: ${cellData.label ?? "—"}${cellData.mark ? ` (${cellData.mark})` : ""}`)));
-      if (cellData.mark) g.append(s("text", { x: c * cellW + cellW / 2, y: r * cellH + cellH / 2 + 4, "text-anchor": "middle", style: "fill:#fff;font-weight:700" }, "!"));
+      if (cellData.mark) g.append(s("text", { x: c * cellW + cellW / 2, y: r * cellH + cellH / 2 + 4, "text-anchor": "middle", style: `fill:${markOn(rgb)};font-weight:700` }, "!"));
     });
   });
   const every = Math.ceil(colLabels.length / 24);
