@@ -293,6 +293,39 @@ def test_a_heatmaps_conflict_marks_are_readable_on_every_cell_colour(
     context.close()
 
 
+def test_every_badge_and_link_reads_on_a_focused_row(
+    browser: Any, console_server: ConsoleServer
+) -> None:
+    """A clickable row under the pointer or the keyboard's focus takes a tint: the badges
+    of every kind of state, the links and the muted text in it must still read."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(console_server.url + "/")
+    page.wait_for_selector(".signin form")
+    page.evaluate(
+        """async () => {
+          const { h, table, badge } = await import("/lib/ui.js");
+          const states = ["active", "booked", "degraded", "failed", "other"];
+          const view = h("div", { class: "view" }, table({
+            columns: [
+              { key: "name", label: "Name", format: (v) => h("a", { href: "#/x" }, v) },
+              { key: "state", label: "State", format: (v) => badge(v) },
+              { key: "note", label: "Note", format: (v) => h("span", { class: "muted" }, v) },
+            ],
+            rows: states.map((state) => ({ name: `row-${state}`, state, note: "muted" })),
+            onRow: () => {},
+          }));
+          document.getElementById("main").replaceChildren(view);
+        }"""
+    )
+    rows = page.locator("main tr.clickable")
+    assert rows.count() == 5
+    for i in range(5):
+        rows.nth(i).focus()
+        assert audit(page) == [], f"row {i}"
+    context.close()
+
+
 def tab_to(page: Any, selector: str, limit: int = 80) -> Any:
     """Press Tab until the focus is on an element matching `selector`; answer it."""
     for _ in range(limit):
