@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.web.conftest import ConsoleServer, signed_in_page
+from tests.web.conftest import ConsoleServer, sign_in, signed_in_page
 
 # Runs in the page on <body> once a view has rendered; answers a list of problems, each a
 # line saying what is wrong and where. The "Numbers" under the charts are opened first so
@@ -254,11 +254,32 @@ def test_names_charts_and_contrast(pages: dict[str, Any], role: str, route: str)
     assert audit(page) == []
 
 
+def test_the_quote_forms_errors_and_options(pages: dict[str, Any]) -> None:
+    """The quote form as it answers: a bad entry named at its field, then the options with
+    their Book and Save-as-draft buttons (a quote books nothing)."""
+    page, _ = pages["operator"]
+    show(page, "#/contracts?quote=1")
+    page.locator("#q-tenant").select_option("helix-bio")
+    page.locator("#q-accelerator").select_option("GB200")
+    page.locator("#q-gpus").fill("0")
+    page.get_by_role("button", name="Get quote").click()
+    page.wait_for_selector("#q-gpus-error")
+    assert audit(page) == []
+    page.locator("#q-gpus").fill("72")
+    page.get_by_role("button", name="Get quote").click()
+    page.wait_for_selector("#quote-slot table tbody tr")
+    assert page.get_by_role("button", name="Book option 1").count() == 1
+    assert audit(page) == []
+
+
 def test_the_sign_in_page(browser: Any, console_server: ConsoleServer) -> None:
     context = browser.new_context()
     page = context.new_page()
     page.goto(console_server.url + "/")
     page.wait_for_selector(".signin form")
+    assert audit(page) == []
+    sign_in(page, "nc_not_a_real_token")  # refused: the form says so in an alert
+    page.wait_for_selector(".signin [role=alert]")
     assert audit(page) == []
     context.close()
 
