@@ -36,7 +36,7 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
-## The benchmarks (each prints one JSON object; about 15 minutes on 2 cores).
+## The benchmarks (each prints one JSON object; about 16 minutes on 2 cores).
 bench: $(VENV)/.installed-dev
 	bash scripts/ensure-services
 	$(BIN)/python bench/fleet_apply.py
@@ -45,6 +45,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) .neocloud .mypy_cache .ruff_cache .pytest_cache
