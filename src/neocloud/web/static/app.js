@@ -15,6 +15,8 @@ export const VIEWS = [
   { path: "money", label: "Money", who: "operator", module: "./views/money.js" },
   { path: "usage", label: "Usage", who: "tenant", module: "./views/usage.js" },
   { path: "invoices", label: "Invoices", who: "any", module: "./views/invoices.js" },
+  { path: "plans", label: "Planner", who: "operator", module: "./views/plans.js" },
+  { path: "limits", label: "Limits", who: "any", module: "./views/limits.js" },
 ];
 
 class ApiError extends Error {

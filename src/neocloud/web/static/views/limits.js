@@ -1,0 +1,6 @@
+// Placeholder while the view is written (docs/console.md).
+import { h } from "../lib/ui.js";
+
+export async function render(root) {
+  root.append(h("h1", {}, "limits"), h("p", { class: "muted" }, "Coming soon."));
+}
