@@ -13,7 +13,12 @@ from neocloud.auth.principal import Principal
 from neocloud.auth.roles import Permission as P
 from neocloud.planning import runs
 from neocloud.planning.models import PlanRun, PlanStatus
-from neocloud.planning.plan_schemas import PlanCreate, PlanRunDetail, PlanRunOut
+from neocloud.planning.plan_schemas import (
+    PlanCreate,
+    PlanExamplesOut,
+    PlanRunDetail,
+    PlanRunOut,
+)
 
 router = APIRouter(tags=["planning"])
 Reader = Annotated[Principal, Depends(require(P.PLANS_READ))]
@@ -73,6 +78,13 @@ def list_plans(
         found = runs.list_runs(session, actor=actor, page=page, status=status)
         items = [PlanRunOut.model_validate(r) for r in found.items]
     return PageOut(items=items, next_cursor=found.next_cursor)
+
+
+@router.get("/plans/examples", response_model=PlanExamplesOut)
+def plan_examples(actor: Reader) -> PlanExamplesOut:
+    """The built-in scenarios (the story of docs/planning.md) with their YAML text, ready to
+    be sent to POST /v1/plans as they are or edited, and the story's comparison."""
+    return PlanExamplesOut.model_validate(runs.examples())
 
 
 @router.get("/plans/{plan_id}", response_model=PlanRunDetail)

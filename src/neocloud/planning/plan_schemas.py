@@ -55,3 +55,26 @@ class PlanRunDetail(PlanRunOut):
     compare: str | None
     result: dict[str, Any] | None = Field(description="the report (docs/planning.md) when done")
     charts: list[str] = Field(description="URLs of the report's PNG charts when done")
+
+
+class PlanExample(BaseModel):
+    """A built-in scenario file: send its `text` as `scenario` (or `compare`) as it is."""
+
+    file: str = Field(description="its file name, which other scenarios may `extends`")
+    name: str = Field(description="the scenario's name in reports")
+    description: str
+    text: str = Field(description="the YAML text")
+
+
+class PlanComparison(BaseModel):
+    """Two built-in scenarios to compare: the story's choice."""
+
+    name: str
+    description: str
+    scenario: str = Field(description="the file of the scenario to send as `scenario`")
+    compare: str = Field(description="the file of the scenario to send as `compare`")
+
+
+class PlanExamplesOut(BaseModel):
+    scenarios: list[PlanExample]
+    comparisons: list[PlanComparison]

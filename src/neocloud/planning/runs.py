@@ -63,6 +63,54 @@ def builtin_files() -> list[str]:
     return sorted(p.name for p in BUILTIN_DIR.glob("*.yaml"))
 
 
+STORY = ("sell-site-1.yaml", "keep-site-1.yaml")
+"""The story's comparison (docs/planning.md): sell memphis-1 to the lab, or keep it."""
+
+
+def _leading_comment(text: str) -> str:
+    """The comment lines a file opens with, as one paragraph (its description)."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(x for x in lines if x)
+
+
+def examples() -> dict[str, Any]:
+    """The built-in scenarios with their text (what a client may send as it is, or edit), and
+    the story's comparison of two of them. The demo fleet file is not a scenario: scenarios
+    name it (`fleet: {file: fleet.yaml}`), so it is left out."""
+    scenarios = []
+    for name in builtin_files():
+        text = (BUILTIN_DIR / name).read_text()
+        try:
+            data, _ = yamlfile.load(text, name)
+        except InvalidInput:  # pragma: no cover - the built-in files are valid
+            continue
+        if not isinstance(data, dict) or not ({"start", "extends"} & data.keys()):
+            continue
+        scenarios.append(
+            {
+                "file": name,
+                "name": str(data.get("name") or name.removesuffix(".yaml")),
+                "description": _leading_comment(text),
+                "text": text,
+            }
+        )
+    comparisons = [
+        {
+            "name": "sell memphis-1 or keep it",
+            "description": "The story of docs/planning.md: sell all of memphis-1 to the AI lab "
+            "(sell-site-1.yaml) compared with keeping it for the operator's own work and the "
+            "rest of the pipeline (keep-site-1.yaml).",
+            "scenario": STORY[0],
+            "compare": STORY[1],
+        }
+    ]
+    return {"scenarios": scenarios, "comparisons": comparisons}
+
+
 def _source(field: str) -> str:
     """Where a scenario sent to the API is read from: beside the built-in files."""
     return str(BUILTIN_DIR / field)
