@@ -3,12 +3,31 @@ console's planner) sends back to POST /v1/plans as they are; operators only."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from neocloud.api.app import create_app
 from neocloud.auth.roles import Role
+from neocloud.config import Settings
+from neocloud.db.engine import make_engine
 from neocloud.planning import runs
-from tests.conftest import token_maker
+from tests.conftest import ADMIN_TOKEN, token_maker
+
+
+@pytest.fixture
+def planner(db_url: str) -> Iterator[TestClient]:
+    """An admin client of an app whose planner thread looks for work every 50 ms."""
+    engine = make_engine(db_url)
+    settings = Settings(db_url=db_url, bootstrap_token=ADMIN_TOKEN, plan_interval_s=0.05)
+    with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as c:
+        c.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        yield c
+    engine.dispose()
 
 
 def test_the_built_in_scenarios_come_with_their_text(client: TestClient) -> None:
@@ -44,3 +63,22 @@ def test_tenants_may_not_read_the_examples(
     assert client.get("/v1/plans/examples", headers=tenant).status_code == 403
     finance = {"Authorization": f"Bearer {make(Role.FINANCE)}"}
     assert client.get("/v1/plans/examples", headers=finance).status_code == 200
+
+
+def test_a_report_names_no_path_on_the_server(planner: TestClient) -> None:
+    """The story's files sent as they are: the report's sources and reasons name the
+    request's fields (`compare:5`), as its 422s do, never where the server keeps them."""
+    text = {s["file"]: s["text"] for s in planner.get("/v1/plans/examples").json()["scenarios"]}
+    asked = planner.post(
+        "/v1/plans",
+        json={"scenario": text["sell-site-1.yaml"], "compare": text["keep-site-1.yaml"], "runs": 0},
+    )
+    deadline = time.monotonic() + 120
+    while (run := planner.get(asked.headers["location"]).json())["status"] != "succeeded":
+        assert run["status"] in ("queued", "running") and time.monotonic() < deadline, run
+        time.sleep(0.1)
+    report = run["result"]
+    assert str(runs.BUILTIN_DIR) not in json.dumps(report)
+    assert report["plan"]["scenario"]["source"] == "scenario"
+    reasons = {r["deal"]: r["reason"] for r in report["compare"]["rejected"]}
+    assert reasons["meridian-memphis-1"] == "rejected by decision (compare:5)"

@@ -376,7 +376,9 @@ def execute(
                 else load_scenario(other, source=_source("compare"), session=session)
             )
         report = run_plan(scenario, compare=compare, runs=runs, seed=seed, progress=progress)
-        report = json.loads(json.dumps(report, default=str))  # plain JSON, as it is stored
+        # Plain JSON, as it is stored; the scenarios' sources (in `scenario.source` and the
+        # reasons' "decision (scenario:5)") name the request's field, not a server's path.
+        report = json.loads(_plain(json.dumps(report, default=str)))
         _write(
             factory,
             run_id,
