@@ -304,6 +304,9 @@ function cardsOf(title, items, attrs) {
   return h("div", attrs, h("h3", {}, title), cards(items));
 }
 
+/** a − b of two shares (the API's difference holds amounts and the simulations' medians). */
+const minus = (x, y) => (x === null || x === undefined || y === null || y === undefined ? null : Math.round((Number(x) - Number(y)) * 1e4) / 1e4);
+
 /** The figures of both plans side by side, and their difference (a table and its CSV). */
 function comparisonTable(a, b, d) {
   const t = (p, k) => (p.status === "infeasible" ? null : p.totals[k]);
@@ -315,8 +318,8 @@ function comparisonTable(a, b, d) {
     ["Internal shortfall cost", t(a, "shortfall_cost"), t(b, "shortfall_cost"), d.shortfall_cost, "money"],
     ["Net", t(a, "net"), t(b, "net"), d.net, "money"],
     ["Backlog at the end", t(a, "backlog_at_end"), t(b, "backlog_at_end"), d.backlog_at_end, "money"],
-    ["Mean utilization", t(a, "mean_utilization"), t(b, "mean_utilization"), null, "share"],
-    ["Mean internal coverage", t(a, "mean_internal_coverage"), t(b, "mean_internal_coverage"), null, "share"],
+    ["Mean utilization", t(a, "mean_utilization"), t(b, "mean_utilization"), minus(t(a, "mean_utilization"), t(b, "mean_utilization")), "share"],
+    ["Mean internal coverage", t(a, "mean_internal_coverage"), t(b, "mean_internal_coverage"), minus(t(a, "mean_internal_coverage"), t(b, "mean_internal_coverage")), "share"],
     ["Monte Carlo revenue P50", p50(a, "revenue"), p50(b, "revenue"), d.revenue_p50, "money"],
     ["Monte Carlo net P50", p50(a, "net"), p50(b, "net"), d.net_p50, "money"],
     ["Monte Carlo utilization P50", p50(a, "utilization"), p50(b, "utilization"), d.utilization_p50, "share"],
@@ -329,7 +332,10 @@ function comparisonTable(a, b, d) {
     { key: "b", label: b.scenario.name, num: true, format: (v, r) => show(v, r, false) },
     { key: "diff", label: `${a.scenario.name} − ${b.scenario.name}`, num: true, format: (v, r) => show(v, r, true) },
   ];
-  return h("div", { "data-comparison-table": "" }, table({ columns, rows, pageSize: 50 }), csvLink(columns, rows, "plan-comparison.csv"));
+  return h("div", { "data-comparison-table": "" },
+    h("h3", {}, "Side by side, with the Monte Carlo's medians"),
+    table({ columns, rows, pageSize: 50 }),
+    csvLink(columns, rows, "plan-comparison.csv"));
 }
 
 function comparisonCharts(a, b) {
