@@ -343,3 +343,37 @@ def test_the_planner_and_limits_pass_the_consoles_accessibility_audit(
     assert audit(page) == []
     show(page, "#/limits", "[data-limits-answer]")
     assert audit(page) == []
+
+
+def test_a_scenario_that_cannot_be_planned_shows_what_binds(
+    operator_page: Any, console_server: ConsoleServer
+) -> None:
+    """Selling memphis-1 whole and a deal for its H200 too: the run succeeds with a report
+    that says the plan is infeasible, and the page names the constraint that binds."""
+    oversold = (
+        "extends: plan-pipeline.yaml\n"
+        "name: oversold\n"
+        "decisions:\n"
+        "  accept: [meridian-memphis-1, helix-h200]\n"
+    )
+    with console_server.api() as api:
+        asked = api.post("/v1/plans", json={"scenario": oversold, "runs": 0})
+        assert asked.status_code == 202, asked.text
+    page = operator_page
+    show(page, f"#/plans/{asked.json()['id']}", "main > .view")
+    page.wait_for_selector("[data-infeasible]", timeout=PLAN_TIMEOUT)
+    with console_server.api() as api:
+        plan = api.get(asked.headers["location"]).json()["result"]["plan"]
+    assert plan["status"] == "infeasible"
+    explained = page.locator("[data-infeasible]")
+    expect(explained.locator("[role=alert]")).to_have_text(plan["message"])
+    binds = explained.locator("table")
+    assert column(binds, "What binds") == [c["message"] for c in plan["infeasible"]]
+    first = plan["infeasible"][0]
+    assert (first["constraint"], first["site"], first["accelerator"]) == (
+        "capacity",
+        "memphis-1",
+        "H200",
+    )
+    assert "held by accepted meridian-memphis-1 (scenario:4)" in first["message"]
+    expect(page.locator("[data-cards=oversold]")).to_contain_text("cannot be planned")
